@@ -11,6 +11,7 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"rectify/events"
 )
@@ -83,6 +84,31 @@ const (
 type Filter struct {
 	StreamPrefixes []string
 	EventTypes     []string
+}
+
+// Matches reports whether e passes the filter.
+func (f Filter) Matches(e events.Event) bool {
+	if len(f.StreamPrefixes) > 0 {
+		ok := false
+		for _, p := range f.StreamPrefixes {
+			if strings.HasPrefix(e.Stream, p) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(f.EventTypes) == 0 {
+		return true
+	}
+	for _, t := range f.EventTypes {
+		if e.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 // Subscription delivers the events of $all after a position, first the

@@ -1,0 +1,81 @@
+package natsx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/nats-io/nats.go"
+
+	"rectify/events"
+)
+
+// CommandRequest is what a gateway sends on CommandSubject(name): the
+// command's JSON and who issues it. The actor has been authenticated by the
+// sender; the command side authorises.
+type CommandRequest struct {
+	Actor          string          `json:"actor"`
+	CorrelationID  string          `json:"correlation_id,omitempty"`
+	CausationID    string          `json:"causation_id,omitempty"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Command        json.RawMessage `json:"command"`
+}
+
+// CommandReply is the command side's answer: where the events landed, or
+// the error.
+type CommandReply struct {
+	Stream   string            `json:"stream,omitempty"`
+	ID       string            `json:"id,omitempty"`
+	Revision uint64            `json:"revision"`
+	Position uint64            `json:"position"`
+	Events   int               `json:"events"`
+	Extra    map[string]string `json:"extra,omitempty"`
+	Error    *events.Error     `json:"error,omitempty"`
+}
+
+// SendCommand sends one command over NATS request/reply and waits for the
+// reply until ctx is done. When no command service answers, or the wait
+// runs out, the error is CodeUnavailable: the command may or may not have
+// been applied, and retrying with the same idempotency key is safe.
+func SendCommand(ctx context.Context, nc *nats.Conn, name string, req CommandRequest) (CommandReply, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return CommandReply{}, events.Wrap(events.CodeInternal, err, "encode command")
+	}
+	msg, err := nc.RequestWithContext(ctx, CommandSubject(name), b)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return CommandReply{}, events.Wrap(events.CodeUnavailable, err, "the command service is not running; retry shortly")
+		}
+		return CommandReply{}, events.Wrap(events.CodeUnavailable, err, "the command service did not answer in time; retry with the same Idempotency-Key")
+	}
+	var rep CommandReply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return CommandReply{}, events.Wrap(events.CodeInternal, err, "decode command reply")
+	}
+	if rep.Error != nil {
+		return rep, rep.Error
+	}
+	return rep, nil
+}
+
+// QueryRequest sends one query to a view over NATS and decodes the
+// response envelope into out (a pointer to a struct with Position, Data and
+// Error fields, e.g. query.Response).
+func QueryRequest(ctx context.Context, nc *nats.Conn, view, op string, req any, out any) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return events.Wrap(events.CodeInternal, err, "encode query")
+	}
+	msg, err := nc.RequestWithContext(ctx, QuerySubject(view, op), b)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return events.Wrap(events.CodeUnavailable, err, "view %s is not being served; retry shortly", view)
+		}
+		return events.Wrap(events.CodeUnavailable, err, "view %s did not answer in time", view)
+	}
+	if err := json.Unmarshal(msg.Data, out); err != nil {
+		return events.Wrap(events.CodeInternal, err, "decode query reply")
+	}
+	return nil
+}
