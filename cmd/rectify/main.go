@@ -35,6 +35,7 @@ func commands() []command {
 	return []command{
 		{"version", "print the version of rectify", runVersion},
 		{"events tail", "print $all as JSON lines and follow it live", runEventsTail},
+		{"serve", "run every role in one process with the embedded defaults", runServe},
 	}
 }
 

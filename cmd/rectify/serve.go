@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"rectify/projections"
+	"rectify/services"
+	"rectify/services/eventstore/embedded"
+	"rectify/services/natsx"
+	"rectify/services/relay"
+)
+
+// serveConfig is everything `rectify serve` can be told.
+type serveConfig struct {
+	DataDir  string // RECTIFY_DATA
+	NATSURL  string // RECTIFY_NATS_URL: use an external NATS instead of the embedded one
+	NATSHost string // RECTIFY_NATS_HOST: where the embedded NATS listens
+	NATSPort int    // RECTIFY_NATS_PORT: -1 picks a free port
+	Replica  string // RECTIFY_REPLICA: names this process's view databases and consumers
+	LogLevel string // RECTIFY_LOG_LEVEL: debug, info, warn, error
+}
+
+func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, error) {
+	fs := newFlagSet(name, stderr)
+	var c serveConfig
+	fs.StringVar(&c.DataDir, "data", envOr("RECTIFY_DATA", "data"), "data directory: event store, NATS files, views, admin token (RECTIFY_DATA)")
+	fs.StringVar(&c.NATSURL, "nats-url", envOr(natsx.EnvURL, ""), "external NATS URL; empty runs NATS in-process ("+natsx.EnvURL+")")
+	fs.StringVar(&c.NATSHost, "nats-host", envOr("RECTIFY_NATS_HOST", "127.0.0.1"), "listen address of the in-process NATS (RECTIFY_NATS_HOST)")
+	port := envOr("RECTIFY_NATS_PORT", "-1")
+	var p int
+	if _, err := fmt.Sscan(port, &p); err != nil {
+		return c, usageError{fmt.Sprintf("RECTIFY_NATS_PORT: not a number: %q", port)}
+	}
+	fs.IntVar(&c.NATSPort, "nats-port", p, "listen port of the in-process NATS; -1 picks a free one (RECTIFY_NATS_PORT)")
+	fs.StringVar(&c.Replica, "replica", envOr("RECTIFY_REPLICA", "0"), "replica id of this process's views (RECTIFY_REPLICA)")
+	fs.StringVar(&c.LogLevel, "log-level", envOr("RECTIFY_LOG_LEVEL", "info"), "log level: debug, info, warn, error (RECTIFY_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, usageError{fmt.Sprintf("%s takes no arguments, got %q", name, fs.Args())}
+	}
+	return c, nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Sprintf("log level %q: want debug, info, warn or error", level)}
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := serveFlags("serve", stderr, args)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	app, err := openApp(ctx, cfg, logger, stdout)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	return app.Run(ctx)
+}
+
+// app is every role of rectify in one process, on the same code paths as
+// separate processes: commands and queries cross NATS.
+type app struct {
+	cfg    serveConfig
+	log    *slog.Logger
+	store  *embedded.Store
+	ns     *server.Server // nil with an external NATS
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	cmds   *services.Service
+	relay  *relay.Relay
+	views  []*projections.Runner
+	closed sync.Once
+}
+
+// views lists the projections a serving process keeps.
+func views() []projections.Projection {
+	return []projections.Projection{projections.Ledger{}, projections.Commitments{}, projections.Audit{}}
+}
+
+// openApp opens the store, starts or connects to NATS, opens the views and
+// creates the first administrator on a fresh data directory. Nothing runs
+// until Run.
+func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) (a *app, err error) {
+	a = &app{cfg: cfg, log: logger}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	a.store, err = embedded.Open(filepath.Join(cfg.DataDir, "events.db"), embedded.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("event store: %w", err)
+	}
+	url := cfg.NATSURL
+	if url == "" {
+		var natsLog *slog.Logger // the embedded server's start-up banner is noise unless debugging
+		if logger.Enabled(ctx, slog.LevelDebug) {
+			natsLog = logger.With("component", "nats")
+		}
+		a.ns, err = natsx.StartEmbedded(natsx.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Host: cfg.NATSHost, Port: cfg.NATSPort, Logger: natsLog})
+		if err != nil {
+			return nil, fmt.Errorf("nats: %w", err)
+		}
+		url = a.ns.ClientURL()
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	a.nc, err = natsx.Connect(connectCtx, url, "rectify-serve")
+	if err != nil {
+		return nil, err
+	}
+	a.js, err = jetstream.New(a.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if err := natsx.EnsureStreams(connectCtx, a.js, natsx.StreamOptions{}); err != nil {
+		return nil, err
+	}
+	a.cmds = services.New(a.store, services.Options{})
+	if err := a.bootstrap(ctx, stdout); err != nil {
+		return nil, err
+	}
+	a.relay = relay.New(a.store, a.js, a.nc, relay.Options{Logger: logger.With("component", "relay")})
+	for _, p := range views() {
+		r, err := projections.Open(ctx, p, projections.Options{
+			Dir:      filepath.Join(cfg.DataDir, "views"),
+			Replica:  cfg.Replica,
+			Source:   a.store,
+			OnCommit: a.publishChanges,
+			Logger:   logger.With("component", "projection", "projection", p.Name()),
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.views = append(a.views, r)
+	}
+	return a, nil
+}
+
+// bootstrap creates the first administrator on a fresh store and writes its
+// token to a file only the owner can read; it says where, once.
+func (a *app) bootstrap(ctx context.Context, stdout io.Writer) error {
+	token, created, err := a.cmds.Bootstrap(ctx, "")
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	path := filepath.Join(a.cfg.DataDir, "admin.token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	abs, _ := filepath.Abs(path)
+	fmt.Fprintf(stdout, "rectify: created the administrator; its API token is in %s (readable by you only)\n", abs)
+	return nil
+}
+
+// publishChanges announces committed view changes on NATS for live
+// dashboards. A lost notice is not lost data: clients refetch on reset.
+func (a *app) publishChanges(cs []projections.Change) {
+	b, err := json.Marshal(cs)
+	if err != nil {
+		return
+	}
+	if err := a.nc.Publish(natsx.ChangesSubject(cs[0].View), b); err != nil {
+		a.log.Debug("change notice not published", "err", err)
+	}
+}
+
+// Run runs every role until ctx is done or one of them fails.
+func (a *app) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8+len(a.views))
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	goRun("commands", func(ctx context.Context) error { return a.cmds.ServeNATS(ctx, a.nc, a.log.With("component", "commands")) })
+	goRun("relay", a.relay.Run)
+	for _, r := range a.views {
+		r := r
+		goRun("projection "+r.Name(), func(ctx context.Context) error { return r.Consume(ctx, a.js, projections.ConsumeOptions{}) })
+	}
+	goRun("queries", func(ctx context.Context) error {
+		return projections.ServeQueries(ctx, a.nc, a.views, projections.ServeOptions{Logger: a.log.With("component", "queries")})
+	})
+	a.log.Info("rectify serving", "data", a.cfg.DataDir, "nats", a.nc.ConnectedUrlRedacted())
+	<-ctx.Done()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// Close stops NATS and closes the views and the store. Appends in flight
+// finish first, so nothing acknowledged is lost.
+func (a *app) Close() error {
+	var errs []error
+	a.closed.Do(func() {
+		if a.nc != nil {
+			a.nc.Drain()
+		}
+		for _, r := range a.views {
+			errs = append(errs, r.Close())
+		}
+		if a.store != nil {
+			errs = append(errs, a.store.Close())
+		}
+		if a.ns != nil {
+			a.ns.Shutdown()
+			a.ns.WaitForShutdown()
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"rectify/events"
+	"rectify/services/natsx"
+)
+
+// MustServe starts every role of `rectify serve` in-process on a fresh data
+// directory and returns the app and its data directory.
+func MustServe(tb testing.TB) (*app, string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	var out bytes.Buffer
+	cfg := serveConfig{DataDir: dir, NATSHost: "127.0.0.1", NATSPort: -1, Replica: "0"}
+	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("serve ended with %v", err)
+		}
+		a.Close()
+	})
+	if !strings.Contains(out.String(), filepath.Join(dir, "admin.token")) {
+		tb.Fatalf("serve did not say where the admin token is: %q", out.String())
+	}
+	return a, dir
+}
+
+func send(tb testing.TB, a *app, cmd events.Command, key string) natsx.CommandReply {
+	tb.Helper()
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Retry while the command service is still registering its endpoints.
+	for {
+		rep, err := natsx.SendCommand(ctx, a.nc, cmd.CommandName(), natsx.CommandRequest{Actor: "admin", IdempotencyKey: key, Command: b})
+		if events.ErrorCode(err) == events.CodeUnavailable && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			tb.Fatalf("%s: %v", cmd.CommandName(), err)
+		}
+		return rep
+	}
+}
+
+func TestServeRunsCommandsOverNATSAndTailShowsThem(t *testing.T) {
+	a, dir := MustServe(t)
+	token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "admin.token")); st.Mode().Perm() != 0o600 {
+		t.Errorf("admin token file mode %v, want 0600", st.Mode().Perm())
+	}
+	if !strings.HasPrefix(string(token), events.TokenPrefix) {
+		t.Errorf("admin token %q lacks the %q prefix", token, events.TokenPrefix)
+	}
+
+	send(t, a, events.RegisterUnit{UnitID: "gw", Name: "街道工委", Kind: events.UnitCommittee}, "u1")
+	send(t, a, events.OpenCycle{CycleID: "y2019", Name: "2019年度述职评议", Year: 2019, Kind: events.CycleAnnualReview,
+		Start: events.MustDate("2019-01-01"), End: events.MustDate("2019-12-31")}, "c1")
+	raise := events.RaiseItem{ItemID: "i1", CycleID: "y2019", UnitID: "gw", Title: "理论学习不够深入", Deadline: events.MustDate("2030-06-30")}
+	first := send(t, a, raise, "r1")
+	again := send(t, a, raise, "r1")
+	if again.Position != first.Position || first.Position == 0 {
+		t.Fatalf("a retried command with the same key got %+v, first reply %+v", again, first)
+	}
+
+	// events tail beside the running server prints the item, in Chinese.
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"events", "tail", "--data", dir, "--follow=false", "--stream", "item-"}, &out, &errOut); err != nil {
+		t.Fatalf("events tail: %v (%s)", err, errOut.String())
+	}
+	sc := bufio.NewScanner(&out)
+	var lines []events.Event
+	for sc.Scan() {
+		var e events.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("tail printed a line that is not an event: %q", sc.Text())
+		}
+		lines = append(lines, e)
+	}
+	if len(lines) != 1 || lines[0].Type != events.ItemRaised || !strings.Contains(string(lines[0].Data), "理论学习不够深入") {
+		t.Fatalf("tail printed %d item events: %+v", len(lines), lines)
+	}
+	if lines[0].Position != first.Position {
+		t.Errorf("tail shows position %d, the command reply said %d", lines[0].Position, first.Position)
+	}
+}
+
+func TestTailFollowsLiveAppends(t *testing.T) {
+	a, dir := MustServe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"events", "tail", "--data", dir, "--type", events.UnitRegistered, "-n", "2"}, pw, io.Discard)
+		pw.Close()
+	}()
+	send(t, a, events.RegisterUnit{UnitID: "sq1", Name: "东风社区", Kind: events.UnitCommunity}, "a")
+	send(t, a, events.RegisterUnit{UnitID: "sq2", Name: "Riverside community", Kind: events.UnitCommunity}, "b")
+	b, err := io.ReadAll(pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("tail: %v", err)
+	}
+	got := string(b)
+	if strings.Count(got, "\n") != 2 || !strings.Contains(got, "东风社区") || !strings.Contains(got, "Riverside community") {
+		t.Fatalf("tail -n 2 printed:\n%s", got)
+	}
+}
+
+func TestUnknownCommandIsAUsageError(t *testing.T) {
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"frobnicate"}, io.Discard, &errOut)
+	if exitCode(err) != 2 || !strings.Contains(errOut.String(), "Commands:") {
+		t.Fatalf("unknown command: err %v, exit %d, help %q", err, exitCode(err), errOut.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "rectify ") {
+		t.Fatalf("version: %v %q", err, out.String())
+	}
+}
