@@ -211,7 +211,9 @@ func (a *app) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	goRun("commands", func(ctx context.Context) error { return a.cmds.ServeNATS(ctx, a.nc, a.log.With("component", "commands")) })
+	goRun("commands", func(ctx context.Context) error {
+		return a.cmds.ServeNATS(ctx, a.nc, a.log.With("component", "commands"))
+	})
 	goRun("relay", a.relay.Run)
 	for _, r := range a.views {
 		r := r
