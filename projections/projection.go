@@ -33,6 +33,18 @@ type Projection interface {
 	DigestQueries() []string
 }
 
+// Flusher is a projection that keeps changes in memory across the events
+// of a batch (in Tx.Batch) instead of writing each at once: counters that
+// many events move, rows that several events of one batch change. Flush
+// writes them; the runner calls it once per batch that applied anything,
+// in the batch's transaction, after the last Apply and before the
+// checkpoint moves, so the buffered changes commit with the checkpoint or
+// not at all.
+type Flusher interface {
+	Projection
+	Flush(ctx context.Context, tx *Tx) error
+}
+
 // Change is a notice that a key of a view changed at a position. Dashboards
 // and caches follow these to refetch what they show.
 type Change struct {
@@ -46,6 +58,7 @@ type Change struct {
 type Tx struct {
 	*sql.Tx
 	bound   map[string]*sql.Stmt
+	batch   map[any]any
 	changes []Change
 	view    string
 	pos     uint64
@@ -93,6 +106,21 @@ func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 		return nil, err
 	}
 	return st.QueryContext(ctx, args...)
+}
+
+// Batch returns the value kept under key for this transaction, made by
+// mk the first time it is asked for. A Flusher buffers what the events of
+// a batch change here and writes it in Flush.
+func (tx *Tx) Batch(key any, mk func() any) any {
+	if v, ok := tx.batch[key]; ok {
+		return v
+	}
+	if tx.batch == nil {
+		tx.batch = map[any]any{}
+	}
+	v := mk()
+	tx.batch[key] = v
+	return v
 }
 
 // Position is the $all position of the event being applied.

@@ -266,6 +266,11 @@ func (r *Runner) applyTo(ctx context.Context, db *viewDB, batch []Delivery, live
 	if res.pos == start {
 		return res, nil
 	}
+	if f, ok := r.proj.(Flusher); ok {
+		if err := f.Flush(ctx, tx); err != nil {
+			return applyResult{}, fmt.Errorf("flush: %w", err)
+		}
+	}
 	if _, err := tx.Exec(ctx, `UPDATE checkpoint SET position = ?, event_time = ? WHERE id = 1`, res.pos, res.ptime); err != nil {
 		return applyResult{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -148,7 +149,11 @@ func fmtDur(d time.Duration) string {
 // dir: single events from many concurrent callers, batches of events, and
 // for each a baseline of raw batched INSERTs into the same schema with the
 // same pragmas, so that the store's own cost shows as a ratio on machines
-// whose disks differ.
+// whose disks differ. Each part removes its file when done; dir needs room
+// for one of them (about 120 MB with the defaults).
+//
+// The baselines leave checkpoints to SQLite (every 1,000 pages, inside the
+// COMMIT that crosses the mark); the store checkpoints in the background.
 func RunAppendBench(ctx context.Context, dir string, cfg BenchConfig) (BenchResult, error) {
 	cfg.defaults()
 	res := BenchResult{Config: cfg}
@@ -218,6 +223,7 @@ func (c BenchConfig) idFunc() func() string {
 // (Exact).
 func benchSingle(ctx context.Context, path string, cfg BenchConfig) (BenchRun, error) {
 	run := BenchRun{Name: fmt.Sprintf("single x%d callers", cfg.Callers)}
+	defer removeDB(path)
 	s, err := Open(path, Options{})
 	if err != nil {
 		return run, err
@@ -301,6 +307,7 @@ func benchSingle(ctx context.Context, path string, cfg BenchConfig) (BenchRun, e
 // cfg.BatchSize events at a time to new streams.
 func benchBatch(ctx context.Context, path string, cfg BenchConfig) (BenchRun, error) {
 	run := BenchRun{Name: fmt.Sprintf("batch %d x%d callers", cfg.BatchSize, cfg.BatchCallers)}
+	defer removeDB(path)
 	s, err := Open(path, Options{})
 	if err != nil {
 		return run, err
@@ -425,6 +432,7 @@ func batchRows(cfg BenchConfig) func(n int) []benchRow {
 func benchBaseline(ctx context.Context, path string, n, perTx int, gen func(int) []benchRow) (BenchRun, error) {
 	run := BenchRun{}
 	rows := gen(n)
+	defer removeDB(path)
 	db, err := sql.Open("sqlite", writeDSN(path))
 	if err != nil {
 		return run, err
@@ -468,6 +476,13 @@ func benchBaseline(ctx context.Context, path string, n, perTx int, gen func(int)
 	run.Calls = len(lat)
 	run.P50, run.P99 = percentiles(lat)
 	return run, nil
+}
+
+// removeDB removes a benchmark's database file and its companions.
+func removeDB(path string) {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Remove(p)
+	}
 }
 
 // percentiles returns the median and the 99th percentile of lat.

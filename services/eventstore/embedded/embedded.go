@@ -10,9 +10,16 @@
 // what makes durable appends fast. A request that fails its check fails
 // alone; the rest of the batch commits.
 //
+// A second connection copies committed pages from the WAL into the file in
+// the background (see checkpointer), so the writer does not stop for it.
 // Readers (ReadStream, ReadAll, Head, subscriptions) use their own pool of
 // connections and never wait for the writer. Several processes may read the
 // file at once (Options.ReadOnly); only one Store should write it.
+//
+// Every event id goes into a permanent unique index. Time-ordered ids
+// (UUIDv7) land at its right edge; random ones (v4, v5) land anywhere and
+// dirty a page of their own per event, which costs about half of the
+// throughput of large batches (see BenchmarkAppendRandomIDs).
 package embedded
 
 import (
@@ -105,6 +112,9 @@ type Store struct {
 	opt  Options
 
 	read *sql.DB // pool for reads; query_only (or mode=ro) connections
+	// Statements on the read pool, prepared once: command handlers read
+	// a stream before every append, so parsing each time would show.
+	headStmt, existsStmt, streamFwdStmt, streamBwdStmt, allStmt *sql.Stmt
 
 	// Writer side; nil when ReadOnly.
 	w *writer
@@ -139,7 +149,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if s.w != nil {
-		go s.w.run()
+		s.w.start()
 	}
 	return s, nil
 }
@@ -197,6 +207,20 @@ func open(path string, opt Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	prepare := func(dst **sql.Stmt, q string) {
+		if err == nil {
+			*dst, err = read.Prepare(q)
+		}
+	}
+	prepare(&s.headStmt, `SELECT coalesce(max(position), 0) FROM events`)
+	prepare(&s.existsStmt, `SELECT 1 FROM events WHERE stream = ? LIMIT 1`)
+	prepare(&s.streamFwdStmt, `SELECT `+eventColumns+` FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`)
+	prepare(&s.streamBwdStmt, `SELECT `+eventColumns+` FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
+	prepare(&s.allStmt, `SELECT `+eventColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`)
+	if err != nil {
+		s.abortOpen()
+		return nil, events.Wrap(events.CodeInternal, err, "prepare event store reads in %s", path)
+	}
 	return s, nil
 }
 
@@ -207,6 +231,7 @@ func (s *Store) abortOpen() {
 	}
 	if s.w != nil {
 		s.w.closeDB()
+		s.w.ckpt.closeDB()
 	}
 }
 
@@ -234,18 +259,18 @@ func dsn(path string, params ...string) string {
 	return "file:" + p + "?" + strings.Join(params, "&")
 }
 
-// writeDSN is the DSN of the writer connection. The benchmark's raw-insert
-// baseline opens its database with the same one, so that the two compare
-// like with like.
-func writeDSN(path string) string {
-	return dsn(path,
+// writeDSN is the DSN of a connection that writes, with extra parameters
+// after the common ones. The benchmark's raw-insert baseline opens its
+// database with the same, so that the two compare like with like.
+func writeDSN(path string, extra ...string) string {
+	return dsn(path, append([]string{
 		fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeoutMS),
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(FULL)",
 		// The writer probes the id and (stream, revision) indexes for
 		// every event; a larger cache keeps their upper pages in memory.
 		"_pragma=cache_size(-32768)",
-	)
+	}, extra...)...)
 }
 
 // Path returns the file the store was opened on.
@@ -269,8 +294,7 @@ func (s *Store) Close() error {
 		s.closeMu.Unlock()
 		var errs []error
 		if s.w != nil {
-			<-s.w.done
-			errs = append(errs, s.w.closeDB())
+			errs = append(errs, s.w.stop())
 		}
 		close(s.closed)
 		errs = append(errs, s.read.Close())
@@ -326,7 +350,7 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 		return 0, s.errClosed()
 	}
 	var head int64
-	if err := s.read.QueryRowContext(ctx, "SELECT coalesce(max(position), 0) FROM events").Scan(&head); err != nil {
+	if err := s.headStmt.QueryRowContext(ctx).Scan(&head); err != nil {
 		return 0, s.readErr(ctx, err, "read head")
 	}
 	return uint64(head), nil
@@ -349,9 +373,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	}
 	// Revisions are stored as int64; no stream gets anywhere near the top.
 	start := int64(min(from, math.MaxInt64))
-	q := `SELECT ` + eventColumns + ` FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`
+	q := s.streamFwdStmt
 	if dir == eventstore.Backwards {
-		q = `SELECT ` + eventColumns + ` FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`
+		q = s.streamBwdStmt
 	}
 	evs, err := s.query(ctx, q, stream, start, sqlLimit(limit))
 	if err != nil {
@@ -359,7 +383,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	}
 	if len(evs) == 0 {
 		var one int
-		err := s.read.QueryRowContext(ctx, "SELECT 1 FROM events WHERE stream = ? LIMIT 1", stream).Scan(&one)
+		err := s.existsStmt.QueryRowContext(ctx, stream).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, events.Errorf(events.CodeNotFound, "stream %s not found", stream)
 		}
@@ -379,7 +403,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]events.
 	if after >= math.MaxInt64 {
 		return nil, nil
 	}
-	evs, err := s.query(ctx, `SELECT `+eventColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`, int64(after), sqlLimit(limit))
+	evs, err := s.query(ctx, s.allStmt, int64(after), sqlLimit(limit))
 	if err != nil {
 		return nil, s.readErr(ctx, err, "read $all after %d", after)
 	}
@@ -395,8 +419,8 @@ func sqlLimit(limit int) int64 {
 }
 
 // query runs a SELECT of eventColumns on the read pool.
-func (s *Store) query(ctx context.Context, q string, args ...any) ([]events.Event, error) {
-	rows, err := s.read.QueryContext(ctx, q, args...)
+func (s *Store) query(ctx context.Context, q *sql.Stmt, args ...any) ([]events.Event, error) {
+	rows, err := q.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}

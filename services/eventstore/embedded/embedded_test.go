@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -169,7 +170,7 @@ func TestBatchActsAsSerial(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
-		go s.w.run()
+		s.w.start()
 		s.Close()
 	}()
 	ctx := context.Background()
@@ -687,4 +688,60 @@ func TestCloseEndsEverything(t *testing.T) {
 		}
 	}
 	t.Logf("%d appends acknowledged before close", len(acked))
+}
+
+// TestWALStartsOverUnderLoad checks that the WAL stays bounded while
+// appends never pause: the background checkpoint alone never copies all of
+// it, so the writer must checkpoint once itself now and then.
+func TestWALStartsOverUnderLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Small numbers, so that the WAL should start over many times in a
+	// short test.
+	s.w.ckpt.resetFrames = 64
+	s.w.ckpt.every = 5 * time.Millisecond
+	s.w.start()
+	defer s.Close()
+
+	const callers, each = 16, 500
+	data := json.RawMessage(fmt.Sprintf(`{"title":"满负荷","padding":%q}`, bytes.Repeat([]byte("整"), 600)))
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for c := range callers {
+		wg.Go(func() {
+			for i := range each {
+				ev := newEvent("rectify.commitment.activity_logged", fmt.Sprintf("满负荷%d", i))
+				ev.Data = data
+				if _, err := s.Append(context.Background(), fmt.Sprintf("commitment-%d", c), eventstore.Any, ev); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if s.w.ckpt.resets.Load() == 0 {
+		t.Fatalf("the writer never checkpointed itself although the WAL passed %d pages", s.w.ckpt.resetFrames)
+	}
+	// Every byte of data went through the WAL; had it never started
+	// over, it would be at least that long.
+	written := int64(callers * each * len(data))
+	st, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d resets, WAL file %d bytes after %d bytes of data", s.w.ckpt.resets.Load(), st.Size(), written)
+	if st.Size() > written/4 {
+		t.Fatalf("WAL file is %d bytes after %d bytes of data; it should have started over", st.Size(), written)
+	}
+	if n := len(mustReadAll(t, s)); n != callers*each {
+		t.Fatalf("%d events stored, want %d", n, callers*each)
+	}
 }

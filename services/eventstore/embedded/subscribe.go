@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"strings"
@@ -37,11 +38,15 @@ func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventstore.F
 		return nil, s.errClosed()
 	}
 	q, args := filterQuery(filter)
+	stmt, err := s.read.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, s.readErr(ctx, err, "subscribe")
+	}
 	sub := &subscription{
 		s:       s,
 		ctx:     ctx,
 		cursor:  min(after, math.MaxInt64),
-		query:   q,
+		stmt:    stmt,
 		args:    args,
 		closed:  make(chan struct{}),
 		pollDur: s.opt.PollInterval,
@@ -87,7 +92,7 @@ func filterQuery(f eventstore.Filter) (string, []any) {
 type subscription struct {
 	s       *Store
 	ctx     context.Context
-	query   string
+	stmt    *sql.Stmt // the filterQuery of this subscription
 	args    []any
 	pollDur time.Duration
 
@@ -146,17 +151,23 @@ func (sub *subscription) Next(ctx context.Context) (events.Event, error) {
 	}
 }
 
-// ended returns why the subscription can deliver nothing more, if so.
+// ended returns why the subscription can deliver nothing more, if so. A
+// subscription whose own context has ended lets go of its statement at
+// once, closed or not.
 func (sub *subscription) ended(ctx context.Context) error {
 	select {
-	case <-sub.closed:
-		return events.Errorf(events.CodeUnavailable, "subscription closed")
 	case <-sub.s.closed:
 		return sub.s.errClosed()
 	default:
 	}
 	if err := sub.ctx.Err(); err != nil {
+		sub.Close()
 		return events.Wrap(events.CodeUnavailable, err, "subscription ended")
+	}
+	select {
+	case <-sub.closed:
+		return events.Errorf(events.CodeUnavailable, "subscription closed")
+	default:
 	}
 	if err := ctx.Err(); err != nil {
 		return events.Wrap(events.CodeUnavailable, err, "waiting for the next event")
@@ -183,7 +194,7 @@ func (sub *subscription) fetch(ctx context.Context) error {
 	args = append(args, int64(sub.cursor), int64(head))
 	args = append(args, sub.args...)
 	args = append(args, subBatch)
-	rows, err := sub.s.read.QueryContext(ctx, sub.query, args...)
+	rows, err := sub.stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return sub.s.readErr(ctx, err, "subscription read after %d", sub.cursor)
 	}
@@ -203,6 +214,11 @@ func (sub *subscription) fetch(ctx context.Context) error {
 // Close ends the subscription; a Next waiting in another goroutine
 // returns.
 func (sub *subscription) Close() error {
-	sub.closeOnce.Do(func() { close(sub.closed) })
+	sub.closeOnce.Do(func() {
+		close(sub.closed)
+		// A query in flight keeps its connection until it ends; the
+		// statement goes once it is no longer used.
+		sub.stmt.Close()
+	})
 	return nil
 }

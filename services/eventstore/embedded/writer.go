@@ -53,6 +53,9 @@ type writer struct {
 	begin, commit, rollback      *sql.Stmt
 	savepoint, release, rollTo   *sql.Stmt
 	insert, head, byID, dataVers *sql.Stmt
+	checkpoint                   *sql.Stmt
+
+	ckpt *checkpointer
 
 	// heads remembers the last revision of streams (noStream for streams
 	// known to be absent) as committed. It is valid while no other
@@ -68,7 +71,10 @@ type writer struct {
 // has none, and prepares the statements the writer reuses.
 func openWriter(s *Store) (*writer, error) {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", writeDSN(s.path))
+	db, err := sql.Open("sqlite", writeDSN(s.path,
+		// The checkpointer does this work off the writer's path.
+		"_pragma=wal_autocheckpoint(0)",
+		fmt.Sprintf("_pragma=journal_size_limit(%d)", walSizeLimit)))
 	if err != nil {
 		return nil, events.Wrap(events.CodeUnavailable, err, "open event store %s", s.path)
 	}
@@ -106,9 +112,14 @@ func openWriter(s *Store) (*writer, error) {
 	prepare(&w.head, "SELECT max(revision) FROM events WHERE stream = ?")
 	prepare(&w.byID, "SELECT stream, revision, position, type, data FROM events WHERE id = ?")
 	prepare(&w.dataVers, "PRAGMA data_version")
+	prepare(&w.checkpoint, "PRAGMA wal_checkpoint(PASSIVE)")
 	if err != nil {
 		w.closeDB()
 		return nil, events.Wrap(events.CodeInternal, err, "prepare event store statements")
+	}
+	if w.ckpt, err = openCheckpointer(s.path); err != nil {
+		w.closeDB()
+		return nil, events.Wrap(events.CodeUnavailable, err, "open event store %s", s.path)
 	}
 	return w, nil
 }
@@ -142,6 +153,20 @@ func (w *writer) migrate(ctx context.Context) error {
 	return nil
 }
 
+// start starts the writer and checkpointer goroutines.
+func (w *writer) start() {
+	go w.ckpt.run()
+	go w.run()
+}
+
+// stop waits for the writer to finish the queue, which Close has closed,
+// stops the checkpointer and closes the connections.
+func (w *writer) stop() error {
+	<-w.done
+	return errors.Join(w.ckpt.close(), w.closeDB())
+}
+
+// closeDB closes the writer's connection.
 func (w *writer) closeDB() error {
 	var errs []error
 	if w.conn != nil {
@@ -207,14 +232,19 @@ func validateAppend(stream string, expected eventstore.Expected, evs []events.Ev
 	v.Check(expected.Kind <= eventstore.KindExact, "expected", "unknown kind")
 	v.Check(len(evs) > 0, "events", "at least one event is required")
 	times := make([]sql.NullInt64, len(evs))
-	seen := make(map[string]int, len(evs))
+	var seen map[string]int
+	if len(evs) > 1 {
+		seen = make(map[string]int, len(evs))
+	}
 	for i, ev := range evs {
 		f := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
 		v.Check(ev.ID != "", f("id"), "must not be empty")
-		if j, dup := seen[ev.ID]; dup && ev.ID != "" {
-			v.Add(f("id"), fmt.Sprintf("same id as events[%d]", j))
+		if seen != nil {
+			if j, dup := seen[ev.ID]; dup && ev.ID != "" {
+				v.Add(f("id"), fmt.Sprintf("same id as events[%d]", j))
+			}
+			seen[ev.ID] = i
 		}
-		seen[ev.ID] = i
 		v.Check(ev.Type != "", f("type"), "must not be empty")
 		v.Check(json.Valid(ev.Data), f("data"), "must be valid JSON")
 		if !ev.Time.IsZero() {
@@ -254,6 +284,14 @@ func (w *writer) run() {
 			default:
 				break fill
 			}
+		}
+		if w.ckpt.resetWanted.Load() {
+			// Nothing else writes now, so this checkpoint copies the
+			// whole WAL and the next transaction starts it over.
+			if _, err := w.ckpt.checkpoint(w.checkpoint); err == nil {
+				w.ckpt.resets.Add(1)
+			}
+			w.ckpt.resetWanted.Store(false)
 		}
 		replies = w.commitBatch(batch, replies[:0])
 		for i, r := range batch {
@@ -317,6 +355,7 @@ func (w *writer) commitBatch(batch []*appendReq, replies []appendReply) []append
 		w.s.written.Add(uint64(written))
 		w.s.commits.Add(1)
 		w.s.notify()
+		w.ckpt.commitHappened()
 	}
 	return replies
 }
