@@ -270,9 +270,15 @@ func changedUnderneath(j job, err error) error {
 var idempotencySpace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:rectify:idempotency"))
 
 // derive returns an id for purpose: a UUID v5 of (actor, key, purpose)
-// when the command carries an idempotency key, a random UUID otherwise.
+// when the command carries an idempotency key, a time-ordered UUID v7
+// otherwise. Time-ordered ids land at the end of the store's unique id
+// index instead of on a random page of it, which more than doubles batched
+// append throughput (see the embedded store's benchmark).
 func (s *Service) derive(meta Meta, purpose string) string {
 	if meta.IdempotencyKey == "" {
+		if id, err := uuid.NewV7(); err == nil {
+			return id.String()
+		}
 		return uuid.NewString()
 	}
 	name := meta.Actor + "\x00" + meta.IdempotencyKey + "\x00" + purpose
