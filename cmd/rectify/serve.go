@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +19,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"rectify/events"
 	"rectify/projections"
 	"rectify/services"
+	"rectify/services/demo"
 	"rectify/services/eventstore/embedded"
 	"rectify/services/natsx"
 	"rectify/services/relay"
@@ -31,6 +36,7 @@ type serveConfig struct {
 	NATSPort int    // RECTIFY_NATS_PORT: -1 picks a free port
 	Replica  string // RECTIFY_REPLICA: names this process's view databases and consumers
 	LogLevel string // RECTIFY_LOG_LEVEL: debug, info, warn, error
+	Demo     bool   // fill a fresh data directory with a sample in Chinese
 }
 
 func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, error) {
@@ -47,6 +53,7 @@ func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, erro
 	fs.IntVar(&c.NATSPort, "nats-port", p, "listen port of the in-process NATS; -1 picks a free one (RECTIFY_NATS_PORT)")
 	fs.StringVar(&c.Replica, "replica", envOr("RECTIFY_REPLICA", "0"), "replica id of this process's views (RECTIFY_REPLICA)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("RECTIFY_LOG_LEVEL", "info"), "log level: debug, info, warn, error (RECTIFY_LOG_LEVEL)")
+	fs.BoolVar(&c.Demo, "demo", false, "on a fresh data directory, first fill it with a realistic sample in Chinese (a committee, its communities, a year of items and commitments)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -147,6 +154,11 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout i
 	if err := a.bootstrap(ctx, stdout); err != nil {
 		return nil, err
 	}
+	if cfg.Demo {
+		if err := a.seedDemo(ctx, stdout); err != nil {
+			return nil, err
+		}
+	}
 	a.relay = relay.New(a.store, a.js, a.nc, relay.Options{Logger: logger.With("component", "relay")})
 	for _, p := range views() {
 		r, err := projections.Open(ctx, p, projections.Options{
@@ -180,6 +192,33 @@ func (a *app) bootstrap(ctx context.Context, stdout io.Writer) error {
 	}
 	abs, _ := filepath.Abs(path)
 	fmt.Fprintf(stdout, "rectify: created the administrator; its API token is in %s (readable by you only)\n", abs)
+	return nil
+}
+
+// seedDemo fills a fresh store with the demo sample and writes the demo
+// users' tokens beside the admin token. On a store that already holds data
+// it says so and goes on: --demo is safe to leave in a start script.
+func (a *app) seedDemo(ctx context.Context, stdout io.Writer) error {
+	start := time.Now()
+	res, err := demo.Seed(ctx, a.store, demo.Options{})
+	if events.ErrorCode(err) == events.CodeConflict {
+		fmt.Fprintln(stdout, "rectify: --demo: the data directory already holds data; leaving it as it is")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	var b strings.Builder
+	b.WriteString("# Demo users' API tokens (rectify serve --demo). Use as: Authorization: Bearer <token>\n")
+	for _, uid := range slices.Sorted(maps.Keys(res.Tokens)) {
+		fmt.Fprintf(&b, "%s\t%s\t%s\n", uid, res.Users[uid], res.Tokens[uid])
+	}
+	path := filepath.Join(a.cfg.DataDir, "demo-tokens.txt")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("write demo tokens: %w", err)
+	}
+	fmt.Fprintf(stdout, "rectify: demo sample written (%d items, %d commands in %s); tokens of a reviewer, an editor and a viewer are in %s\n",
+		res.Items, res.Commands, time.Since(start).Round(time.Millisecond), path)
 	return nil
 }
 

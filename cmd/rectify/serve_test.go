@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"rectify/events"
+	"rectify/projections/query"
 	"rectify/services/natsx"
 )
 
@@ -21,9 +22,15 @@ import (
 // directory and returns the app and its data directory.
 func MustServe(tb testing.TB) (*app, string) {
 	tb.Helper()
+	a, dir, _ := mustServe(tb, false)
+	return a, dir
+}
+
+func mustServe(tb testing.TB, demo bool) (*app, string, string) {
+	tb.Helper()
 	dir := tb.TempDir()
 	var out bytes.Buffer
-	cfg := serveConfig{DataDir: dir, NATSHost: "127.0.0.1", NATSPort: -1, Replica: "0"}
+	cfg := serveConfig{DataDir: dir, NATSHost: "127.0.0.1", NATSPort: -1, Replica: "0", Demo: demo}
 	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &out)
 	if err != nil {
 		tb.Fatal(err)
@@ -41,7 +48,7 @@ func MustServe(tb testing.TB) (*app, string) {
 	if !strings.Contains(out.String(), filepath.Join(dir, "admin.token")) {
 		tb.Fatalf("serve did not say where the admin token is: %q", out.String())
 	}
-	return a, dir
+	return a, dir, out.String()
 }
 
 func send(tb testing.TB, a *app, cmd events.Command, key string) natsx.CommandReply {
@@ -148,5 +155,51 @@ func TestVersion(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "rectify ") {
 		t.Fatalf("version: %v %q", err, out.String())
+	}
+}
+
+func TestServeDemoFillsTheViews(t *testing.T) {
+	a, dir, out := mustServe(t, true)
+	if !strings.Contains(out, "demo-tokens.txt") {
+		t.Fatalf("serve --demo did not say where the demo tokens are: %q", out)
+	}
+	tokens, err := os.ReadFile(filepath.Join(dir, "demo-tokens.txt"))
+	if err != nil || strings.Count(string(tokens), events.TokenPrefix) != 3 {
+		t.Fatalf("demo tokens file: %v\n%s", err, tokens)
+	}
+	head, err := a.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The relay and the ledger view catch up; then the overview a user
+	// would see shows the sample.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req := query.Request{MinPosition: head, Scope: query.Scope{All: true}, Params: json.RawMessage(`{"cycle_id":"y-cur","depth":1}`)}
+	var resp query.Response
+	for {
+		err := natsx.QueryRequest(ctx, a.nc, "ledger", "summary", req, &resp)
+		if err == nil && resp.Error == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("ledger summary never answered: %v %+v", err, resp.Error)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var sum query.Summary
+	if err := json.Unmarshal(resp.Data, &sum); err != nil {
+		t.Fatal(err)
+	}
+	c := sum.Total
+	if c.Total < 60 || c.Closed == 0 || c.Overdue == 0 || c.Withdrawn == 0 || c.ByStatus[events.StatusSubmitted] == 0 || c.ByStatus[events.StatusAssigned] == 0 {
+		t.Fatalf("last year's review shows %+v; want about sixty items in every state, some overdue", c)
+	}
+	names := map[string]bool{}
+	for _, u := range sum.Units {
+		names[u.Name] = true
+	}
+	if !names["东风社区党委"] || !names["华鑫科技有限公司党支部"] {
+		t.Errorf("summary units %v lack the demo's communities and non-public organisations", names)
 	}
 }
