@@ -163,7 +163,7 @@ func (Audit) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 		e.CorrelationID, e.CausationID, rec.unit, rec.state.status, rec.state.deadline, rec.note, changes, []byte(e.Data)); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	tx.Changed(e.Stream)
+	tx.ChangedIn(e.Stream, rec.unit)
 	return nil
 }
 

@@ -138,7 +138,7 @@ func (Commitments) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 			_, err = tx.Exec(ctx, `INSERT OR REPLACE INTO cmt_definitions (commitment_id, seq, effective, target, period)
 				VALUES (?, 0, '', ?, ?)`, d.CommitmentID, d.Target, d.Period)
 		}
-		tx.Changed(events.CommitmentStream(d.CommitmentID))
+		tx.ChangedIn(events.CommitmentStream(d.CommitmentID), d.UnitID)
 	case events.CommitmentRevisedData:
 		var seq, target int
 		var period string
@@ -156,7 +156,9 @@ func (Commitments) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 			_, err = tx.Exec(ctx, `INSERT OR REPLACE INTO cmt_definitions (commitment_id, seq, effective, target, period)
 				VALUES (?, ?, ?, ?, ?)`, d.CommitmentID, seq, eventDay(e).String(), target, period)
 		}
-		tx.Changed(events.CommitmentStream(d.CommitmentID))
+		if err == nil {
+			err = commitmentChanged(ctx, tx, d.CommitmentID)
+		}
 	case events.CommitmentEndedData:
 		on := d.EndedOn
 		if on.IsZero() {
@@ -164,7 +166,9 @@ func (Commitments) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 		}
 		_, err = tx.Exec(ctx, `UPDATE cmt_commitments SET ended = 1, ended_on = ?, end_reason = ?, position = ? WHERE id = ?`,
 			on.String(), d.Reason, pos, d.CommitmentID)
-		tx.Changed(events.CommitmentStream(d.CommitmentID))
+		if err == nil {
+			err = commitmentChanged(ctx, tx, d.CommitmentID)
+		}
 	case events.CommitmentActivityLoggedData:
 		id := d.ActivityID
 		if id == "" {
@@ -181,11 +185,24 @@ func (Commitments) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 			return nil // the same activity logged twice counts once
 		}
 		_, err = tx.Exec(ctx, `UPDATE cmt_commitments SET logged = logged + ?, position = ? WHERE id = ?`, d.Count, pos, d.CommitmentID)
-		tx.Changed(events.CommitmentStream(d.CommitmentID))
+		if err == nil {
+			err = commitmentChanged(ctx, tx, d.CommitmentID)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("commitments: %w", err)
 	}
+	return nil
+}
+
+// commitmentChanged records the change notice of a commitment in its unit.
+func commitmentChanged(ctx context.Context, tx *Tx, id string) error {
+	var unit string
+	err := tx.QueryRow(ctx, `SELECT unit_id FROM cmt_commitments WHERE id = ?`, id).Scan(&unit)
+	if err != nil && err != sql.ErrNoRows {
+		return err
+	}
+	tx.ChangedIn(events.CommitmentStream(id), unit)
 	return nil
 }
 

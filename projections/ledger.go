@@ -670,10 +670,12 @@ func applyItem(ctx context.Context, tx *Tx, e events.Event, p events.Payload, id
 	b.progress.move(e, p, &old, &row)
 	row.Measures, row.Evidence = nil, nil
 	bi.cur = row
-	tx.Changed("item:" + id)
-	tx.Changed("unit:" + row.UnitID)
+	tx.ChangedIn("item:"+id, row.UnitID)
+	tx.ChangedIn("unit:"+row.UnitID, row.UnitID)
 	if old.Exists() && old.UnitID != row.UnitID {
-		tx.Changed("unit:" + old.UnitID)
+		// Callers who see only the old unit learn that the item left it.
+		tx.ChangedIn("item:"+id, old.UnitID)
+		tx.ChangedIn("unit:"+old.UnitID, old.UnitID)
 	}
 	return nil
 }

@@ -51,6 +51,11 @@ type Change struct {
 	View     string `json:"view"`
 	Key      string `json:"key"`
 	Position uint64 `json:"position"`
+	// Unit is the unit the change belongs to, for the gateway to deliver
+	// it only to callers whose scope holds that unit; empty for changes of
+	// no unit (cycles, users, roles, tokens), which only callers who see
+	// everything receive.
+	Unit string `json:"unit,omitempty"`
 }
 
 // Tx is the transaction an event is applied in. It remembers prepared
@@ -126,12 +131,19 @@ func (tx *Tx) Batch(key any, mk func() any) any {
 // Position is the $all position of the event being applied.
 func (tx *Tx) Position() uint64 { return tx.pos }
 
-// Changed records a change notice for key at the position being applied.
-func (tx *Tx) Changed(key string) {
+// Changed records a change notice for key, of no unit, at the position
+// being applied.
+func (tx *Tx) Changed(key string) { tx.ChangedIn(key, "") }
+
+// ChangedIn records a change notice for key in unit at the position being
+// applied. A change that concerns two units (an item moved from one to
+// another) is recorded once for each, so that callers who see only one of
+// them still hear of it.
+func (tx *Tx) ChangedIn(key, unit string) {
 	for i := len(tx.changes) - 1; i >= 0 && tx.changes[i].Position == tx.pos; i-- {
-		if tx.changes[i].Key == key {
+		if tx.changes[i].Key == key && tx.changes[i].Unit == unit {
 			return
 		}
 	}
-	tx.changes = append(tx.changes, Change{View: tx.view, Key: key, Position: tx.pos})
+	tx.changes = append(tx.changes, Change{View: tx.view, Key: key, Position: tx.pos, Unit: unit})
 }

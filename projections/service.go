@@ -64,11 +64,13 @@ func ServeQueries(ctx context.Context, nc *nats.Conn, runners []*Runner, opts Se
 	defer svc.Stop()
 	sem := make(chan struct{}, opts.Concurrency)
 	for _, r := range runners {
-		q, ok := r.proj.(Queryable)
-		if !ok {
-			continue
+		ops := map[string]QueryFunc{query.StatusOp: r.status}
+		if q, ok := r.proj.(Queryable); ok {
+			for op, fn := range q.Queries() {
+				ops[op] = fn
+			}
 		}
-		for op, fn := range q.Queries() {
+		for op, fn := range ops {
 			r, fn := r, fn
 			subject := natsx.QuerySubject(r.Name(), op)
 			err := svc.AddEndpoint(endpointName(r.Name()+"_"+op), micro.HandlerFunc(func(req micro.Request) {
@@ -146,6 +148,11 @@ func answer(ctx context.Context, r *Runner, fn QueryFunc, data []byte, opts Serv
 		return query.Response{Position: r.Position(), Error: e}
 	}
 	return resp
+}
+
+// status answers query.StatusOp: the position comes in the response.
+func (r *Runner) status(context.Context, *sql.DB, query.Request) (any, error) {
+	return query.ViewStatus{View: r.Name(), Replica: r.opts.Replica}, nil
 }
 
 // endpointName keeps the characters a micro endpoint name may have.

@@ -68,17 +68,30 @@ func unitsMigrate(ctx context.Context, tx *sql.Tx) error {
 // an unknown unit, or under the unit's own subtree, is ignored. The only
 // errors are database errors.
 //
-// It records the change notice "units" when the tree changed.
+// It records the change notice "units" in the unit concerned when the
+// tree changed, and for a move also in the unit's former parent, so that
+// callers who saw the unit there hear that it left.
 func unitsApply(ctx context.Context, tx *Tx, p events.Payload) (bool, error) {
 	var err error
+	var unit, formerParent string
 	switch d := p.(type) {
 	case events.UnitRegisteredData:
+		unit = d.UnitID
 		err = unitRegister(ctx, tx, d)
 	case events.UnitRenamedData:
+		unit = d.UnitID
 		_, err = tx.Exec(ctx, `UPDATE units SET name = ? WHERE unit_id = ?`, d.NewName, d.UnitID)
 	case events.UnitMovedData:
-		err = unitMove(ctx, tx, d.UnitID, d.NewParentID)
+		unit = d.UnitID
+		err = tx.QueryRow(ctx, `SELECT parent_id FROM units WHERE unit_id = ?`, d.UnitID).Scan(&formerParent)
+		if err == sql.ErrNoRows {
+			err = nil
+		}
+		if err == nil {
+			err = unitMove(ctx, tx, d.UnitID, d.NewParentID)
+		}
 	case events.UnitRetiredData:
+		unit = d.UnitID
 		_, err = tx.Exec(ctx, `UPDATE units SET retired = 1 WHERE unit_id = ?`, d.UnitID)
 	default:
 		return false, nil
@@ -86,7 +99,10 @@ func unitsApply(ctx context.Context, tx *Tx, p events.Payload) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("unit tree: %w", err)
 	}
-	tx.Changed("units")
+	tx.ChangedIn("units", unit)
+	if formerParent != "" {
+		tx.ChangedIn("units", formerParent)
+	}
 	return true, nil
 }
 

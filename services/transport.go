@@ -56,6 +56,26 @@ func (s *Service) ServeNATS(ctx context.Context, nc *nats.Conn, logger *slog.Log
 			return fmt.Errorf("command endpoint %s: %w", name, err)
 		}
 	}
+	// Readiness probes ask here whether a command service runs and can
+	// read its store (natsx.CommandsStatus).
+	status := micro.HandlerFunc(func(req micro.Request) {
+		go func() {
+			var st natsx.CommandStatus
+			head, err := s.store.Head(ctx)
+			if err != nil {
+				logger.Warn("status: event store head", "err", err)
+				st.Error = events.Wrap(events.CodeUnavailable, err, "the event store cannot be read")
+			}
+			st.Head = head
+			b, _ := json.Marshal(st)
+			if err := req.Respond(b); err != nil {
+				logger.Debug("status reply lost", "err", err)
+			}
+		}()
+	})
+	if err := svc.AddEndpoint("status", status, micro.WithEndpointSubject(natsx.StatusSubject(natsx.CommandService)), micro.WithEndpointQueueGroup(natsx.CommandQueueGroup)); err != nil {
+		return fmt.Errorf("status endpoint: %w", err)
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -18,8 +18,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"rectify/events"
+	"rectify/gateway"
 	"rectify/projections"
 	"rectify/services"
 	"rectify/services/demo"
@@ -37,6 +39,7 @@ type serveConfig struct {
 	Replica  string // RECTIFY_REPLICA: names this process's view databases and consumers
 	LogLevel string // RECTIFY_LOG_LEVEL: debug, info, warn, error
 	Demo     bool   // fill a fresh data directory with a sample in Chinese
+	Addr     string // RECTIFY_ADDR: where the HTTP gateway listens
 }
 
 func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, error) {
@@ -53,6 +56,7 @@ func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, erro
 	fs.IntVar(&c.NATSPort, "nats-port", p, "listen port of the in-process NATS; -1 picks a free one (RECTIFY_NATS_PORT)")
 	fs.StringVar(&c.Replica, "replica", envOr("RECTIFY_REPLICA", "0"), "replica id of this process's views (RECTIFY_REPLICA)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("RECTIFY_LOG_LEVEL", "info"), "log level: debug, info, warn, error (RECTIFY_LOG_LEVEL)")
+	fs.StringVar(&c.Addr, "addr", envOr("RECTIFY_ADDR", "127.0.0.1:8080"), "listen address of the HTTP API and dashboard (RECTIFY_ADDR)")
 	fs.BoolVar(&c.Demo, "demo", false, "on a fresh data directory, first fill it with a realistic sample in Chinese (a committee, its communities, a year of items and commitments)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -99,13 +103,14 @@ type app struct {
 	js     jetstream.JetStream
 	cmds   *services.Service
 	relay  *relay.Relay
+	gw     *gateway.Server
 	views  []*projections.Runner
 	closed sync.Once
 }
 
 // views lists the projections a serving process keeps.
 func views() []projections.Projection {
-	return []projections.Projection{projections.Ledger{}, projections.Commitments{}, projections.Audit{}}
+	return []projections.Projection{projections.Ledger{}, projections.Commitments{}, projections.Audit{}, projections.Access{}}
 }
 
 // openApp opens the store, starts or connects to NATS, opens the views and
@@ -173,7 +178,28 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout i
 		}
 		a.views = append(a.views, r)
 	}
+	reg := prometheus.NewRegistry()
+	a.registerLag(reg)
+	a.gw = gateway.New(gateway.Config{Addr: cfg.Addr, DataDir: cfg.DataDir, Registry: reg}, a.nc, logger.With("component", "gateway"))
+	if err := a.gw.Open(); err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	fmt.Fprintf(stdout, "rectify: serving http://%s (API under /api/v1, OpenAPI at /api/openapi.json)\n", a.gw.Addr())
 	return a, nil
+}
+
+// registerLag puts the relay's and every view's lag on /metrics.
+func (a *app) registerLag(reg *prometheus.Registry) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rectify_relay_lag_events", Help: "Events stored but not yet published to JetStream."},
+		func() float64 { return float64(a.relay.Stats().Lag) }))
+	for _, r := range a.views {
+		r := r
+		labels := prometheus.Labels{"view": r.Name(), "replica": r.Replica()}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rectify_projection_lag_events", Help: "Positions a view is behind the newest event it has seen.", ConstLabels: labels},
+			func() float64 { return float64(r.Stats().Behind) }))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rectify_projection_position", Help: "Last $all position applied to a view.", ConstLabels: labels},
+			func() float64 { return float64(r.Position()) }))
+	}
 }
 
 // bootstrap creates the first administrator on a fresh store and writes its
@@ -200,7 +226,9 @@ func (a *app) bootstrap(ctx context.Context, stdout io.Writer) error {
 // it says so and goes on: --demo is safe to leave in a start script.
 func (a *app) seedDemo(ctx context.Context, stdout io.Writer) error {
 	start := time.Now()
-	res, err := demo.Seed(ctx, a.store, demo.Options{})
+	res, err := demo.Seed(ctx, a.store, demo.Options{PutEvidence: func(name string, data []byte) (string, error) {
+		return gateway.StoreEvidence(a.cfg.DataDir, name, data)
+	}})
 	if events.ErrorCode(err) == events.CodeConflict {
 		fmt.Fprintln(stdout, "rectify: --demo: the data directory already holds data; leaving it as it is")
 		return nil
@@ -261,7 +289,8 @@ func (a *app) Run(ctx context.Context) error {
 	goRun("queries", func(ctx context.Context) error {
 		return projections.ServeQueries(ctx, a.nc, a.views, projections.ServeOptions{Logger: a.log.With("component", "queries")})
 	})
-	a.log.Info("rectify serving", "data", a.cfg.DataDir, "nats", a.nc.ConnectedUrlRedacted())
+	goRun("http", a.gw.Run)
+	a.log.Info("rectify serving", "data", a.cfg.DataDir, "http", a.gw.Addr(), "nats", a.nc.ConnectedUrlRedacted())
 	<-ctx.Done()
 	wg.Wait()
 	select {
@@ -277,6 +306,11 @@ func (a *app) Run(ctx context.Context) error {
 func (a *app) Close() error {
 	var errs []error
 	a.closed.Do(func() {
+		// The gateway first: requests in flight finish and get their replies
+		// while NATS and the command service are still there.
+		if a.gw != nil {
+			errs = append(errs, a.gw.Close())
+		}
 		if a.nc != nil {
 			a.nc.Drain()
 		}

@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +34,7 @@ func mustServe(tb testing.TB, demo bool) (*app, string, string) {
 	tb.Helper()
 	dir := tb.TempDir()
 	var out bytes.Buffer
-	cfg := serveConfig{DataDir: dir, NATSHost: "127.0.0.1", NATSPort: -1, Replica: "0", Demo: demo}
+	cfg := serveConfig{DataDir: dir, NATSHost: "127.0.0.1", NATSPort: -1, Replica: "0", Demo: demo, Addr: "127.0.0.1:0"}
 	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &out)
 	if err != nil {
 		tb.Fatal(err)
@@ -201,5 +205,107 @@ func TestServeDemoFillsTheViews(t *testing.T) {
 	}
 	if !names["东风社区党委"] || !names["华鑫科技有限公司党支部"] {
 		t.Errorf("summary units %v lack the demo's communities and non-public organisations", names)
+	}
+}
+
+func httpDo(tb testing.TB, method, url, token string, body string, header map[string]string) (int, http.Header, []byte) {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+func TestServeAnswersHTTPWithTheDemo(t *testing.T) {
+	a, dir, _ := mustServe(t, true)
+	base := "http://" + a.gw.Addr()
+	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := strings.TrimSpace(string(tok))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, _, body := httpDo(t, "GET", base+"/readyz", "", "", nil)
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never became ready: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Raise an item over HTTP and read it back at the position written.
+	code, hdr, body := httpDo(t, "POST", base+"/api/v1/items", admin,
+		`{"cycle_id":"y-cur","unit_id":"sq-heping","title":"网格员队伍不稳定","deadline":"2030-12-31"}`, map[string]string{"Idempotency-Key": "k1"})
+	if code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("raise over HTTP: %d %s", code, body)
+	}
+	var rep struct {
+		ID       string `json:"id"`
+		Position uint64 `json:"position"`
+	}
+	if err := json.Unmarshal(body, &rep); err != nil || rep.ID == "" || hdr.Get("X-Rectify-Position") == "" {
+		t.Fatalf("command reply %s (header %q): %v", body, hdr.Get("X-Rectify-Position"), err)
+	}
+	code, _, body = httpDo(t, "GET", fmt.Sprintf("%s/api/v1/items/%s?min_position=%d", base, rep.ID, rep.Position), admin, "", nil)
+	if code != 200 || !strings.Contains(string(body), "网格员队伍不稳定") {
+		t.Fatalf("read-your-writes over HTTP: %d %s", code, body)
+	}
+	// The demo's evidence files download with their recorded hash.
+	code, _, body = httpDo(t, "GET", base+"/api/v1/items?status=closed&limit=1", admin, "", nil)
+	var page query.LedgerPage
+	if code != 200 || json.Unmarshal(body, &page) != nil || len(page.Items) == 0 {
+		t.Fatalf("closed items of the demo: %d %s", code, body)
+	}
+	id := page.Items[0].ID
+	code, _, body = httpDo(t, "GET", base+"/api/v1/items/"+id, admin, "", nil)
+	var detail query.ItemDetail
+	if code != 200 || json.Unmarshal(body, &detail) != nil || len(detail.Evidence) == 0 {
+		t.Fatalf("closed demo item %s has no evidence: %d %s", id, code, body)
+	}
+	ev := detail.Evidence[0]
+	code, _, file := httpDo(t, "GET", base+"/api/v1/items/"+id+"/evidence/"+ev.ID, admin, "", nil)
+	sum := sha256.Sum256(file)
+	if code != 200 || hex.EncodeToString(sum[:]) != ev.SHA256 {
+		t.Fatalf("evidence download: %d, hash %x, recorded %s", code, sum, ev.SHA256)
+	}
+	// A viewer sees the ledger but may not raise items.
+	tokens, _ := os.ReadFile(filepath.Join(dir, "demo-tokens.txt"))
+	var viewer string
+	for _, line := range strings.Split(string(tokens), "\n") {
+		if f := strings.Split(line, "\t"); len(f) == 3 && f[0] == "u-viewer" {
+			viewer = f[2]
+		}
+	}
+	if code, _, body := httpDo(t, "GET", base+"/api/v1/progress/summary", viewer, "", nil); code != 200 {
+		t.Fatalf("viewer reading progress: %d %s", code, body)
+	}
+	if code, _, body := httpDo(t, "POST", base+"/api/v1/items", viewer,
+		`{"cycle_id":"y-cur","unit_id":"sq-heping","title":"x","deadline":"2030-12-31"}`, nil); code != http.StatusForbidden {
+		t.Fatalf("viewer raising an item: %d %s, want 403", code, body)
 	}
 }
