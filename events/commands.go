@@ -297,6 +297,8 @@ type MakeCommitment struct {
 	Period       string `json:"period"`
 	Start        Date   `json:"start"`
 	End          Date   `json:"end"`
+	// Source says where the commitment was written down ("述职报告 第19行：…").
+	Source string `json:"source,omitempty"`
 }
 
 func (MakeCommitment) CommandName() string { return "commitment.make" }
@@ -316,6 +318,7 @@ func (c MakeCommitment) Validate() error {
 	v.date("start", c.Start, true)
 	v.date("end", c.End, true)
 	v.span("start", c.Start, "end", c.End)
+	v.text("source", c.Source, false, MaxSourceLen)
 	return v.Err()
 }
 

@@ -281,6 +281,9 @@ type CommitmentMadeData struct {
 	Period       string `json:"period"`
 	Start        Date   `json:"start"`
 	End          Date   `json:"end"`
+	// Source says where the commitment was written down, like an item's
+	// ("述职报告 第19行：…"); empty for commitments made by hand.
+	Source string `json:"source,omitempty"`
 }
 
 // CommitmentRevisedData: the target, period or end of a commitment changed.

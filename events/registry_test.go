@@ -40,7 +40,7 @@ func samplePayloads() []Payload {
 		ItemReopenedData{ItemID: "i1", Reason: "群众反映问题复发"},
 		ItemCarriedOverData{ItemID: "i1", FromCycleID: "2019", ToCycleID: "2020", Reason: "转入2020年整改计划"},
 		ItemWithdrawnData{ItemID: "i1", Reason: "重复事项"},
-		CommitmentMadeData{CommitmentID: "k1", CycleID: "2019", UnitID: "c1", PersonID: "lisi", PersonName: "李四", Title: "每周走访社区", Activity: "走访社区", Target: 1, Period: PeriodWeek, Start: d("2019-01-01"), End: d("2019-12-31")},
+		CommitmentMadeData{CommitmentID: "k1", CycleID: "2019", UnitID: "c1", PersonID: "lisi", PersonName: "李四", Title: "每周走访社区", Activity: "走访社区", Target: 1, Period: PeriodWeek, Start: d("2019-01-01"), End: d("2019-12-31"), Source: "述职报告 第19行：班子成员每周至少到分包社区走访2次"},
 		CommitmentRevisedData{CommitmentID: "k1", OldTarget: 1, NewTarget: 2, OldPeriod: PeriodWeek, NewPeriod: PeriodWeek, OldEnd: d("2019-12-31"), NewEnd: d("2020-06-30"), Reason: "提高标准"},
 		CommitmentEndedData{CommitmentID: "k1", Reason: "人员调动", EndedOn: d("2019-11-30")},
 		CommitmentActivityLoggedData{CommitmentID: "k1", ActivityID: "a1", Count: 2, OccurredOn: d("2019-03-05"), Note: "走访东风社区两户", LoggedBy: "lisi"},

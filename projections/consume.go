@@ -79,8 +79,16 @@ func (r *Runner) consumeOnce(ctx context.Context, js jetstream.JetStream, opts C
 		last := msg
 		batch = batch[:0]
 		batch = r.appendDelivery(batch, msg)
+		// Linger bounds the wait of the whole batch, not of each message:
+		// under a steady trickle a per-message wait would keep a batch
+		// open for as long as the trickle lasts.
+		deadline := time.Now().Add(opts.Linger)
 		for len(batch) < opts.Batch {
-			m, err := it.Next(jetstream.NextMaxWait(opts.Linger))
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				break
+			}
+			m, err := it.Next(jetstream.NextMaxWait(wait))
 			if errors.Is(err, nats.ErrTimeout) {
 				break
 			}

@@ -73,7 +73,7 @@ func decideMakeCommitment(s commitmentState, c events.MakeCommitment, x decideCo
 	return []events.Payload{events.CommitmentMadeData{
 		CommitmentID: c.CommitmentID, CycleID: c.CycleID, UnitID: c.UnitID,
 		PersonID: c.PersonID, PersonName: c.PersonName, Title: c.Title, Activity: c.Activity,
-		Target: c.Target, Period: c.Period, Start: c.Start, End: c.End,
+		Target: c.Target, Period: c.Period, Start: c.Start, End: c.End, Source: c.Source,
 	}}, nil
 }
 
