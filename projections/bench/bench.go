@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -18,6 +19,7 @@ import (
 
 	"rectify/events"
 	"rectify/projections"
+	"rectify/services/eventstore"
 	"rectify/services/eventstore/embedded"
 	"rectify/services/gen"
 )
@@ -127,7 +129,8 @@ func printf(w io.Writer, format string, args ...any) {
 
 // OpenHistory opens the event store at path and makes sure it holds the
 // history cfg describes, loading it if the store is empty, and returns the
-// store with the time loading took (zero if it was there already).
+// store with the time loading took (zero if it was there already: as many
+// events, and the history's last event last in its stream).
 // progress, if not nil, receives a line per loaded chunk.
 //
 // Errors: CodeConflict when the store holds something else; the store's
@@ -147,14 +150,23 @@ func OpenHistory(ctx context.Context, path string, cfg gen.Config, progress io.W
 		store.Close()
 		return nil, load, err
 	}
-	if head == uint64(want) {
-		printf(progress, "using the %d events in %s", head, path)
-		load.Elapsed = 0
-		return store, load, nil
-	}
 	if head != 0 {
-		store.Close()
-		return nil, load, events.Errorf(events.CodeConflict, "%s holds %d events, not the %d of the history", path, head, want)
+		// A store holds this history if it has as many events and the
+		// history's last event ends its stream there too.
+		var last events.Event
+		for e := range gen.History(cfg) {
+			last = e
+		}
+		var got []events.Event
+		if head == uint64(want) {
+			got, err = store.ReadStream(ctx, last.Stream, eventstore.Backwards, math.MaxUint64, 1)
+		}
+		if err != nil || len(got) != 1 || got[0].ID != last.ID {
+			store.Close()
+			return nil, load, events.Errorf(events.CodeConflict, "%s holds %d events, not the %d of this history", path, head, want)
+		}
+		printf(progress, "using the %d events in %s", head, path)
+		return store, load, nil
 	}
 	start := time.Now()
 	var shown time.Time

@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"rectify/events"
 	"rectify/projections"
 	"rectify/services/gen"
 )
@@ -84,4 +86,81 @@ func BenchmarkAppendToView(b *testing.B) {
 	b.ReportMetric(float64(res.Visible.P50.Microseconds())/1000, "visible_p50_ms")
 	b.ReportMetric(float64(res.Visible.P99.Microseconds())/1000, "visible_p99_ms")
 	b.ReportMetric(float64(res.Append.P99.Microseconds())/1000, "append_p99_ms")
+}
+
+// TestRunRebuild runs the rebuild benchmark on a small history: every view
+// applies every stored event, both rebuilds of each view agree, and the
+// table names every view.
+func TestRunRebuild(t *testing.T) {
+	cfg := RebuildConfig{History: gen.Config{Seed: 3, Units: 20, Items: 150, Commitments: 10, Events: 2000}}
+	res, err := RunRebuild(context.Background(), t.TempDir(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := gen.Count(cfg.History); res.Events != want || res.Load.Events != want || res.Baseline.Events != want {
+		t.Fatalf("store %d, loaded %d, baseline read %d events; the history has %d", res.Events, res.Load.Events, res.Baseline.Events, want)
+	}
+	var table strings.Builder
+	if err := res.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Views() {
+		if res.Digests[v.Name()] == "" {
+			t.Errorf("no digest of %s", v.Name())
+		}
+		if !strings.Contains(table.String(), "rebuild "+v.Name()) {
+			t.Errorf("the table lacks %s:\n%s", v.Name(), table.String())
+		}
+	}
+	for _, run := range res.Views {
+		if run.Events != res.Events || run.Elapsed <= 0 {
+			t.Errorf("%s: %d events in %s, want %d", run.Name, run.Events, run.Elapsed, res.Events)
+		}
+	}
+}
+
+// TestRunLatency runs the latency benchmark on a small history: every
+// appended event shows in every view, never before its append returned.
+func TestRunLatency(t *testing.T) {
+	cfg := LatencyConfig{History: gen.Config{Seed: 4, Units: 20, Items: 100, Commitments: 10, Events: 1200}, Appends: 60, Rate: 200}
+	res, err := RunLatency(context.Background(), t.TempDir(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Appends != 60 || len(res.Views) != len(Views()) {
+		t.Fatalf("%d appends, %d views", res.Appends, len(res.Views))
+	}
+	// Each event's visibility time includes its append, so every quantile
+	// of the one is at least that of the other.
+	if res.Visible.P50 < res.Append.P50 || res.Visible.P99 < res.Append.P99 || res.Visible.Max < res.Visible.P99 || res.Visible.P50 <= 0 {
+		t.Errorf("implausible latencies: append %+v, visible %+v", res.Append, res.Visible)
+	}
+}
+
+// TestOpenHistoryReusesOnlyItsHistory: a store loaded once is used again
+// for the same history and refused for another.
+func TestOpenHistoryReusesOnlyItsHistory(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.db")
+	cfg := gen.Config{Seed: 8, Units: 10, Items: 40, Commitments: 5, Events: 500}
+	store, load, err := OpenHistory(ctx, path, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	if load.Elapsed <= 0 || load.Events != gen.Count(cfg) {
+		t.Fatalf("first open loaded %d events in %s", load.Events, load.Elapsed)
+	}
+	store, load, err = OpenHistory(ctx, path, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	if load.Elapsed != 0 {
+		t.Fatalf("second open loaded again (%s)", load.Elapsed)
+	}
+	cfg.Seed++
+	if _, _, err := OpenHistory(ctx, path, cfg, nil); events.ErrorCode(err) != events.CodeConflict {
+		t.Fatalf("another history's store: %v, want conflict", err)
+	}
 }

@@ -267,9 +267,14 @@ func (g *generator) emitCommitment(cm *cmtRun, st step) events.Event {
 		if cm.person != "" {
 			title = cm.personName + "：" + title
 		}
+		var source string
+		if rng.IntN(10) < 4 {
+			// Written down in the unit's annual report before it was made.
+			source = fmt.Sprintf("%d年度述职报告 第%d行：%s", cm.cycle.year, 5+rng.IntN(60), title)
+		}
 		p = events.CommitmentMadeData{CommitmentID: cm.id, CycleID: cm.cycle.id, UnitID: cm.unit,
 			PersonID: cm.person, PersonName: cm.personName, Title: title, Activity: pr.activity,
-			Target: cm.target, Period: cm.period, Start: cm.start, End: cm.end}
+			Target: cm.target, Period: cm.period, Start: cm.start, End: cm.end, Source: clip(source, events.MaxSourceLen)}
 	case kRevise:
 		r := events.CommitmentRevisedData{CommitmentID: cm.id,
 			OldTarget: cm.target, NewTarget: cm.target, OldPeriod: cm.period, NewPeriod: cm.period,
