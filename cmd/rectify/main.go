@@ -38,6 +38,7 @@ func commands() []command {
 		{"version", "print the version of rectify", runVersion},
 		{"events tail", "print $all as JSON lines and follow it live", runEventsTail},
 		{"serve", "run every role in one process with the embedded defaults", runServe},
+		{"import report", "read an annual work report (述职报告) into a draft ledger", runImportReport},
 	}
 }
 

@@ -139,11 +139,13 @@ var importSpace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:rectify:import:rep
 // measure put under an item that does not exist or is dropped, and any
 // field the command itself refuses.
 func (d Draft) Commands(a Assignments) ([]Step, error) {
-	var v events.Validator
+	var v problems
 	entries := map[string]Entry{}
 	known := d.keys()
 	for _, e := range a.Entries {
 		switch {
+		case !known[e.Key] && e == (Entry{Key: e.Key}):
+			continue // left from NewReview for an entry deleted from the draft
 		case !known[e.Key]:
 			v.Add("entries."+e.Key, "no such entry in the draft")
 		case entries[e.Key].Key != "":
@@ -170,6 +172,9 @@ func (d Draft) Commands(a Assignments) ([]Step, error) {
 		var e *events.Error
 		if err := c.Validate(); errors.As(err, &e) {
 			for _, f := range e.Fields {
+				if f.Field == "cycle_id" && a.CycleID == "" {
+					continue // said once, as assign.cycle_id
+				}
 				v.Add(key+"."+f.Field, f.Problem)
 			}
 		}
@@ -227,7 +232,7 @@ func (d Draft) Commands(a Assignments) ([]Step, error) {
 		v.Check(!deadline.IsZero(), it.Key+".deadline", "is required: set assign.deadline or the entry's deadline")
 		raise := events.RaiseItem{
 			ItemID: itemID, CycleID: a.CycleID, UnitID: unit(it.Key, e),
-			Title: clip(oneLine(it.Title), events.MaxTitleLen), Description: clip(description(it), events.MaxDescriptionLen),
+			Title: oneLine(it.Title), Description: clip(description(it), events.MaxDescriptionLen),
 			Category: clip(it.Category, events.MaxShortLen), Source: source(a.File, it.Line, it.Title),
 			Severity: e.Severity, Deadline: deadline,
 		}
@@ -275,7 +280,7 @@ func (d Draft) Commands(a Assignments) ([]Step, error) {
 		mc := events.MakeCommitment{
 			CommitmentID: id(c.Key), CycleID: a.CycleID, UnitID: unit(c.Key, e),
 			PersonID: e.PersonID, PersonName: e.PersonName,
-			Title: clip(oneLine(c.Title), events.MaxTitleLen), Activity: clip(oneLine(activity), events.MaxShortLen),
+			Title: oneLine(c.Title), Activity: clip(oneLine(activity), events.MaxShortLen),
 			Target: target, Period: period,
 			Start: orDate(e.Start, a.Start), End: orDate(e.End, a.End),
 			Source: source(a.File, c.Line, c.Text),
@@ -300,9 +305,12 @@ type Exec func(ctx context.Context, cmd events.Command, key string) error
 // The event store appends atomically per stream, so an import is atomic
 // per entry, not as a whole: when a step fails, the steps before it stay
 // written. Running Apply again with the same steps completes the import:
-// steps already applied are idempotent retries that write nothing. The
-// error wraps exec's, so events.ErrorCode gives its code, and names the
-// failing entry.
+// steps already applied are idempotent retries that write nothing. Two
+// limits follow from how the command side keys retries: the retry must
+// run as the same user (idempotency is per actor and key), and an entry
+// already written keeps what was first written even if the review changed
+// since (change it with the ordinary commands). The error wraps exec's, so
+// events.ErrorCode gives its code, and names the failing entry.
 func Apply(ctx context.Context, exec Exec, steps []Step) (int, error) {
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -314,6 +322,33 @@ func Apply(ctx context.Context, exec Exec, steps []Step) (int, error) {
 	}
 	return len(steps), nil
 }
+
+// problems collects what is wrong with a review, one problem per field:
+// the first, which is the most specific (Commands checks its own rules
+// before the commands' generic ones).
+type problems struct {
+	v    events.Validator
+	seen map[string]bool
+}
+
+func (p *problems) Add(field, problem string) {
+	if p.seen[field] {
+		return
+	}
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	p.seen[field] = true
+	p.v.Add(field, problem)
+}
+
+func (p *problems) Check(ok bool, field, problem string) {
+	if !ok {
+		p.Add(field, problem)
+	}
+}
+
+func (p *problems) Err() error { return p.v.Err() }
 
 // keys lists every entry key of the draft.
 func (d Draft) keys() map[string]bool {

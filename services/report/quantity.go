@@ -636,7 +636,7 @@ func LedgerFor(q Quantity) Ledger {
 			}
 		}
 	default:
-		l.Confirm = true
+		l.Target, l.Confirm = target, true
 		l.Note = "no ledger period fits; set period and target"
 	}
 	if q.Target == nil {

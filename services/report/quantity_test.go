@@ -158,7 +158,7 @@ func TestLedgerFor(t *testing.T) {
 		{"two a year rounds up", Quantity{Period: PeriodYear, Target: n(2)}, PeriodQuarter, 1, true},
 		{"ten a year rounds up", Quantity{Period: PeriodYear, Target: n(10)}, PeriodQuarter, 3, true},
 		{"count to be set", Quantity{Period: PeriodWeek}, PeriodWeek, 0, true},
-		{"no period fits", Quantity{Target: n(1)}, "", 0, true},
+		{"no period fits", Quantity{Target: n(1)}, "", 1, true},
 	}
 	for _, tt := range tests {
 		l := LedgerFor(tt.q)

@@ -144,6 +144,9 @@ func lossyUTF8(b []byte) (string, []string) {
 // splitLines splits text into lines at \r\n, \n or \r, without the line
 // ends. Line i of the result is line i+1 of the file.
 func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	s = strings.ReplaceAll(s, "\r", "\n")
 	lines := strings.Split(s, "\n")
@@ -237,13 +240,9 @@ func (t text) line() int {
 // text keeps a plain '\n' in both cases.
 const paraBreak = '\u2029'
 
-// join appends u to t across a structural break (paraBreak).
-func (t text) join(u text) text { return t.joinWith(u, paraBreak) }
-
-// joinWrap appends u to t across a line break that may be wrapping.
-func (t text) joinWrap(u text) text { return t.joinWith(u, '\n') }
-
-func (t text) joinWith(u text, brk rune) text {
+// join returns t and u across a structural break (paraBreak), in a new
+// array.
+func (t text) join(u text) text {
 	if t.len() == 0 {
 		return u
 	}
@@ -253,7 +252,7 @@ func (t text) joinWith(u text, brk rune) text {
 	n := t.len() + u.len() + 1
 	out := text{orig: make([]rune, 0, n), norm: make([]rune, 0, n), lines: make([]int, 0, n)}
 	out.orig = append(append(append(out.orig, t.orig...), '\n'), u.orig...)
-	out.norm = append(append(append(out.norm, t.norm...), brk), u.norm...)
+	out.norm = append(append(append(out.norm, t.norm...), paraBreak), u.norm...)
 	out.lines = append(append(append(out.lines, t.lines...), t.lines[len(t.lines)-1]), u.lines...)
 	return out
 }
