@@ -49,7 +49,7 @@ var mutants = map[string]mutant{
 func TestMutantHost(t *testing.T) {
 	name := os.Getenv(envMutant)
 	if name == "" {
-		t.Skip("runs only as a child process of TestSuiteFailsBrokenStores")
+		t.Skip("helper, not a test of its own: TestSuiteFailsBrokenStores re-executes the test binary into it with " + envMutant + " naming a broken store")
 	}
 	m, ok := mutants[name]
 	if !ok {
@@ -79,7 +79,7 @@ func TestMutantHost(t *testing.T) {
 
 func TestSuiteFailsBrokenStores(t *testing.T) {
 	if os.Getenv(envMutant) != "" {
-		t.Skip("inside a mutant run")
+		t.Skip("this process is a mutant child (" + envMutant + " is set): only TestMutantHost runs here, to keep children from spawning children")
 	}
 	for name, m := range mutants {
 		t.Run(name, func(t *testing.T) {
