@@ -138,6 +138,8 @@ type Server struct {
 	health   gin.HandlerFunc
 	ready    gin.HandlerFunc
 	live     *liveHub // from Open on
+	// dashboard is the web interface's files, served at / and /ui/.
+	dashboard map[string]dashboardFile
 
 	openapiOnce sync.Once
 	openapiDoc  []byte
@@ -172,6 +174,11 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) *Server {
 		health:   healthHandler(),
 		ready:    readyHandler(DefaultReadyTimeout, readyChecks(nc, cfg.ReadyViews...)...),
 	}
+	dash, err := loadDashboard()
+	if err != nil {
+		logger.Error("dashboard files unreadable; serving the API only", "err", err)
+	}
+	s.dashboard = dash
 	s.routes = routeTable()
 	s.engine = s.buildEngine()
 	return s
@@ -308,6 +315,9 @@ func (s *Server) buildEngine() *gin.Engine {
 		e.Use(s.cors)
 	}
 	e.NoRoute(func(c *gin.Context) {
+		if s.serveDashboard(c) {
+			return
+		}
 		s.writeError(c, events.Errorf(events.CodeNotFound, "no route %s %s; the API is described at /api/openapi.json", c.Request.Method, c.Request.URL.Path))
 	})
 	e.NoMethod(func(c *gin.Context) {

@@ -21,6 +21,9 @@ type ConsumeOptions struct {
 	// partial batch (default 2ms): a little latency buys large batches
 	// under load.
 	Linger time.Duration
+	// AckWait is how long JetStream waits for a batch's acknowledgement
+	// before delivering it again (default 30s).
+	AckWait time.Duration
 }
 
 // ConsumerName is the durable consumer of one projection replica.
@@ -39,6 +42,9 @@ func (r *Runner) Consume(ctx context.Context, js jetstream.JetStream, opts Consu
 	}
 	if opts.Linger <= 0 {
 		opts.Linger = 2 * time.Millisecond
+	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = 30 * time.Second
 	}
 	backoff := 50 * time.Millisecond
 	for {
@@ -61,7 +67,7 @@ func (r *Runner) consumeOnce(ctx context.Context, js jetstream.JetStream, opts C
 	if err != nil {
 		return fmt.Errorf("events stream: %w", err)
 	}
-	cons, err := r.ensureConsumer(ctx, stream)
+	cons, err := r.ensureConsumer(ctx, stream, opts.AckWait)
 	if err != nil {
 		return err
 	}
@@ -121,22 +127,22 @@ func (r *Runner) appendDelivery(batch []Delivery, msg jetstream.Msg) []Delivery 
 	return append(batch, Delivery{Event: e, Prev: prev})
 }
 
-// ensureConsumer returns the replica's durable consumer, creating it to
-// start just after the checkpoint when it does not exist (first start, or
-// the stream was deleted and re-seeded by the relay).
-func (r *Runner) ensureConsumer(ctx context.Context, stream jetstream.Stream) (jetstream.Consumer, error) {
+// ensureConsumer (re)creates the replica's durable consumer to start just
+// after the view's checkpoint. The checkpoint, committed with the view, is
+// the truth; the consumer's ack floor is not: a consumer left by an
+// earlier process (stopped, killed, or cut off from NATS) may hold
+// messages it delivered that were never acknowledged, and JetStream would
+// redeliver them only once their AckWait ran out, leaving the view behind
+// for that long. Starting afresh at the checkpoint costs a few lookups.
+func (r *Runner) ensureConsumer(ctx context.Context, stream jetstream.Stream, ackWait time.Duration) (jetstream.Consumer, error) {
 	name := ConsumerName(r.proj.Name(), r.opts.Replica)
-	cons, err := stream.Consumer(ctx, name)
-	if err == nil {
-		return cons, nil
-	}
-	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+	if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("consumer %s: %w", name, err)
 	}
 	cfg := jetstream.ConsumerConfig{
 		Durable:       name,
 		AckPolicy:     jetstream.AckAllPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       ackWait,
 		MaxAckPending: 20000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
@@ -148,7 +154,7 @@ func (r *Runner) ensureConsumer(ctx context.Context, stream jetstream.Stream) (j
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = seq
 	}
-	cons, err = stream.CreateOrUpdateConsumer(ctx, cfg)
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", name, err)
 	}

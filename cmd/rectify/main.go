@@ -66,8 +66,11 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // -h asked for the usage, and got it
+	}
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+	if errors.As(err, &u) {
 		return 2
 	}
 	return 1

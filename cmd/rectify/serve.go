@@ -40,29 +40,54 @@ type serveConfig struct {
 	LogLevel string // RECTIFY_LOG_LEVEL: debug, info, warn, error
 	Demo     bool   // fill a fresh data directory with a sample in Chinese
 	Addr     string // RECTIFY_ADDR: where the HTTP gateway listens
+
+	// The gateway's limits; zero means the gateway's default.
+	MaxBodyBytes     int64         // RECTIFY_MAX_BODY
+	MaxEvidenceBytes int64         // RECTIFY_MAX_EVIDENCE
+	RequestTimeout   time.Duration // RECTIFY_REQUEST_TIMEOUT
+	QueryWait        time.Duration // RECTIFY_QUERY_WAIT
+	ShutdownTimeout  time.Duration // RECTIFY_SHUTDOWN_TIMEOUT
+	CORSOrigins      []string      // RECTIFY_CORS_ORIGINS
 }
 
 func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, error) {
-	fs := newFlagSet(name, stderr)
+	fs := newEnvFlags(name, stderr)
 	var c serveConfig
-	fs.StringVar(&c.DataDir, "data", envOr("RECTIFY_DATA", "data"), "data directory: event store, NATS files, views, admin token (RECTIFY_DATA)")
-	fs.StringVar(&c.NATSURL, "nats-url", envOr(natsx.EnvURL, ""), "external NATS URL; empty runs NATS in-process ("+natsx.EnvURL+")")
-	fs.StringVar(&c.NATSHost, "nats-host", envOr("RECTIFY_NATS_HOST", "127.0.0.1"), "listen address of the in-process NATS (RECTIFY_NATS_HOST)")
-	port := envOr("RECTIFY_NATS_PORT", "-1")
-	var p int
-	if _, err := fmt.Sscan(port, &p); err != nil {
-		return c, usageError{fmt.Sprintf("RECTIFY_NATS_PORT: not a number: %q", port)}
-	}
-	fs.IntVar(&c.NATSPort, "nats-port", p, "listen port of the in-process NATS; -1 picks a free one (RECTIFY_NATS_PORT)")
-	fs.StringVar(&c.Replica, "replica", envOr("RECTIFY_REPLICA", "0"), "replica id of this process's views (RECTIFY_REPLICA)")
-	fs.StringVar(&c.LogLevel, "log-level", envOr("RECTIFY_LOG_LEVEL", "info"), "log level: debug, info, warn, error (RECTIFY_LOG_LEVEL)")
-	fs.StringVar(&c.Addr, "addr", envOr("RECTIFY_ADDR", "127.0.0.1:8080"), "listen address of the HTTP API and dashboard (RECTIFY_ADDR)")
+	fs.StringVar(&c.DataDir, "data", "data", "data directory: event store, NATS files, views, evidence, admin token")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "external NATS URL; empty runs NATS in-process")
+	fs.StringVar(&c.NATSHost, "nats-host", "127.0.0.1", "listen address of the in-process NATS")
+	fs.IntVar(&c.NATSPort, "nats-port", -1, "listen port of the in-process NATS; -1 picks a free one")
+	fs.StringVar(&c.Replica, "replica", "0", "replica id of this process's views (names their databases and consumers)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address of the HTTP API and dashboard")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body", gateway.DefaultMaxBodyBytes, "largest JSON request body, in bytes")
+	fs.Int64Var(&c.MaxEvidenceBytes, "max-evidence", gateway.DefaultMaxEvidenceBytes, "largest evidence file, in bytes")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", gateway.DefaultRequestTimeout, "longest handling of one HTTP request (live streams excepted)")
+	fs.DurationVar(&c.QueryWait, "query-wait", gateway.DefaultQueryWait, "longest a read waits for a view to reach its min_position before answering 503")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM, longest wait for HTTP requests in flight to finish")
+	fs.Var((*listFlag)(&c.CORSOrigins), "cors-origins", "comma-separated origins browsers may call the API from; empty sends no CORS headers")
 	fs.BoolVar(&c.Demo, "demo", false, "on a fresh data directory, first fill it with a realistic sample in Chinese (a committee, its communities, a year of items and commitments)")
-	if err := fs.Parse(args); err != nil {
+	for flagName, env := range map[string]string{
+		"data": "RECTIFY_DATA", "nats-url": natsx.EnvURL, "nats-host": "RECTIFY_NATS_HOST", "nats-port": "RECTIFY_NATS_PORT",
+		"replica": "RECTIFY_REPLICA", "log-level": "RECTIFY_LOG_LEVEL", "addr": "RECTIFY_ADDR",
+		"max-body": "RECTIFY_MAX_BODY", "max-evidence": "RECTIFY_MAX_EVIDENCE", "request-timeout": "RECTIFY_REQUEST_TIMEOUT",
+		"query-wait": "RECTIFY_QUERY_WAIT", "shutdown-timeout": "RECTIFY_SHUTDOWN_TIMEOUT", "cors-origins": "RECTIFY_CORS_ORIGINS",
+	} {
+		fs.bind(flagName, env)
+	}
+	if err := fs.parse(args); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, usageError{fmt.Sprintf("%s takes no arguments, got %q", name, fs.Args())}
+	for _, d := range []struct {
+		name string
+		ok   bool
+	}{
+		{"max-body", c.MaxBodyBytes > 0}, {"max-evidence", c.MaxEvidenceBytes > 0}, {"request-timeout", c.RequestTimeout > 0},
+		{"query-wait", c.QueryWait > 0}, {"shutdown-timeout", c.ShutdownTimeout > 0},
+	} {
+		if !d.ok {
+			return c, usageError{fmt.Sprintf("-%s must be greater than zero", d.name)}
+		}
 	}
 	return c, nil
 }
@@ -180,7 +205,11 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout i
 	}
 	reg := prometheus.NewRegistry()
 	a.registerLag(reg)
-	a.gw = gateway.New(gateway.Config{Addr: cfg.Addr, DataDir: cfg.DataDir, Registry: reg}, a.nc, logger.With("component", "gateway"))
+	a.gw = gateway.New(gateway.Config{
+		Addr: cfg.Addr, DataDir: cfg.DataDir, Registry: reg,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxEvidenceBytes: cfg.MaxEvidenceBytes, RequestTimeout: cfg.RequestTimeout,
+		QueryWait: cfg.QueryWait, ShutdownTimeout: cfg.ShutdownTimeout, CORSOrigins: cfg.CORSOrigins,
+	}, a.nc, logger.With("component", "gateway"))
 	if err := a.gw.Open(); err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
@@ -262,42 +291,59 @@ func (a *app) publishChanges(cs []projections.Change) {
 	}
 }
 
-// Run runs every role until ctx is done or one of them fails.
+// Run runs every role until ctx is done or one of them fails, then shuts
+// down in order: the gateway first, so that requests in flight get their
+// replies while the command service, the relay and the views still run;
+// then the other roles.
 func (a *app) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// stop ends the gateway: the caller is done, or a role failed.
+	stop, cancelStop := context.WithCancel(ctx)
+	defer cancelStop()
+	// roles outlives ctx until the gateway has drained.
+	roles, cancelRoles := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRoles()
+
 	var wg sync.WaitGroup
 	errs := make(chan error, 8+len(a.views))
-	goRun := func(name string, f func(context.Context) error) {
+	goRun := func(ctx context.Context, name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := f(ctx); err != nil && ctx.Err() == nil {
 				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
+				cancelStop()
 			}
 		}()
 	}
-	goRun("commands", func(ctx context.Context) error {
+	goRun(roles, "commands", func(ctx context.Context) error {
 		return a.cmds.ServeNATS(ctx, a.nc, a.log.With("component", "commands"))
 	})
-	goRun("relay", a.relay.Run)
+	goRun(roles, "relay", a.relay.Run)
 	for _, r := range a.views {
-		r := r
-		goRun("projection "+r.Name(), func(ctx context.Context) error { return r.Consume(ctx, a.js, projections.ConsumeOptions{}) })
+		goRun(roles, "projection "+r.Name(), func(ctx context.Context) error { return r.Consume(ctx, a.js, projections.ConsumeOptions{}) })
 	}
-	goRun("queries", func(ctx context.Context) error {
+	goRun(roles, "queries", func(ctx context.Context) error {
 		return projections.ServeQueries(ctx, a.nc, a.views, projections.ServeOptions{Logger: a.log.With("component", "queries")})
 	})
-	goRun("http", a.gw.Run)
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- a.gw.Run(stop) }()
 	a.log.Info("rectify serving", "data", a.cfg.DataDir, "http", a.gw.Addr(), "nats", a.nc.ConnectedUrlRedacted())
-	<-ctx.Done()
+
+	<-stop.Done()
+	// The gateway's Run returns once its requests in flight have their
+	// replies (bounded by the shutdown timeout).
+	gwErr := <-gwDone
+	if gwErr != nil && ctx.Err() == nil {
+		gwErr = fmt.Errorf("http: %w", gwErr)
+	}
+	a.log.Info("rectify stopping", "reason", context.Cause(stop))
+	cancelRoles()
 	wg.Wait()
 	select {
 	case err := <-errs:
 		return err
 	default:
-		return nil
+		return gwErr
 	}
 }
 

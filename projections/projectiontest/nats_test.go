@@ -84,28 +84,21 @@ func TestRedeliveryIsExactlyOnce(t *testing.T) {
 	counts := MustOpenRunner(t, tally{}, dir, "r", store)
 	ledger := MustOpenRunner(t, projections.Ledger{}, dir, "r", store)
 
-	// The runners' durable consumers, made before the runners start, with
-	// a short ack wait so that redeliveries come quickly.
-	ctx := context.Background()
-	var stream jetstream.Stream
-	waitFor(t, 10*time.Second, "the relay to create the events stream", func() bool {
-		var err error
-		stream, err = p.js.Stream(ctx, natsx.EventsStream)
-		return err == nil
-	})
-	for _, r := range []*projections.Runner{counts, ledger} {
-		if _, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable: projections.ConsumerName(r.Name(), r.Replica()), AckPolicy: jetstream.AckAllPolicy,
-			AckWait: 300 * time.Millisecond, MaxAckPending: 20000, DeliverPolicy: jetstream.DeliverAllPolicy,
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// A short ack wait, so that redeliveries come quickly.
+	opts := projections.ConsumeOptions{Batch: 100, AckWait: 300 * time.Millisecond}
 	drop := dropAcks{JetStream: p.js, drop: new(atomic.Bool), dropped: new(atomic.Int64)}
 	drop.drop.Store(true)
-	consume(t, counts, drop, projections.ConsumeOptions{Batch: 100})
-	consume(t, ledger, drop, projections.ConsumeOptions{Batch: 100})
+	consume(t, counts, drop, opts)
+	consume(t, ledger, drop, opts)
 	a := startAppending(t, store, evs[half:])
+	waitFor(t, 10*time.Second, "the runners to create their consumers", func() bool {
+		for _, r := range []*projections.Runner{counts, ledger} {
+			if _, err := p.js.Consumer(context.Background(), natsx.EventsStream, projections.ConsumerName(r.Name(), r.Replica())); err != nil {
+				return false
+			}
+		}
+		return true
+	})
 
 	waitFor(t, time.Minute, "JetStream to redeliver applied events", func() bool {
 		return consumerInfo(t, p.js, counts).NumRedelivered >= half/2 && consumerInfo(t, p.js, ledger).NumRedelivered >= half/2

@@ -243,7 +243,11 @@ func (r *Relay) lead(ctx context.Context, l *lease, pub jetstream.JetStream, sta
 		r.log.Warn("relay stopped publishing", "cause", cause)
 		return
 	}
-	if err := l.release(ctx); err != nil {
+	// ctx is usually done by now (the relay is stopping); the release
+	// must still reach NATS.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.AckTimeout)
+	defer cancel()
+	if err := l.release(rctx); err != nil {
 		r.log.Warn("relay lease not released; a standby takes over when it expires", "err", err)
 	}
 }

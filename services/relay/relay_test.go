@@ -473,8 +473,12 @@ func TestRelayLeaseOnePublisherAndTakeover(t *testing.T) {
 	store := MustOpenStore(t)
 	_, url := natstest.MustStartServer(t)
 	_, js := natstest.MustConnect(t, url)
-	a := MustStartRelay(t, store, url, fast())
-	b := MustStartRelay(t, store, url, fast())
+	// A lease far longer than the wait for the takeover below: only a
+	// holder that releases the lease on stopping lets the standby in in time.
+	opts := fast()
+	opts.LeaseTTL = 30 * time.Second
+	a := MustStartRelay(t, store, url, opts)
+	b := MustStartRelay(t, store, url, opts)
 
 	stop := make(chan struct{})
 	appended := appendUntil(t, store, stop)

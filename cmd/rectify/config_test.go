@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The README's configuration table lists every flag of `rectify serve` and
+// its variable, so that the documentation cannot fall behind the code.
+func TestReadmeListsEveryServeFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help strings.Builder
+	if _, err := serveFlags("serve", &help, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("serve -h: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(help.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "-") {
+			continue
+		}
+		n++
+		name := "--" + strings.TrimPrefix(f[0], "-")
+		if !strings.Contains(string(readme), "| `"+name+"` |") {
+			t.Errorf("README's configuration table lacks %s", name)
+		}
+		if i := strings.Index(line, "(RECTIFY_"); i >= 0 {
+			env := strings.TrimSuffix(strings.Fields(line[i+1:])[0], ")")
+			if !strings.Contains(string(readme), "| `"+name+"` | `"+env+"` |") {
+				t.Errorf("README's configuration table does not pair %s with %s", name, env)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found only %d flags in:\n%s", n, help.String())
+	}
+}
+
+func TestServeConfigFromEnvironmentAndFlags(t *testing.T) {
+	t.Setenv("RECTIFY_QUERY_WAIT", "7s")
+	t.Setenv("RECTIFY_ADDR", "127.0.0.1:9999")
+	t.Setenv("RECTIFY_CORS_ORIGINS", "https://a.example, https://b.example")
+	c, err := serveFlags("serve", io.Discard, []string{"--addr", "127.0.0.1:7777"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.QueryWait != 7*time.Second || c.Addr != "127.0.0.1:7777" || len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://b.example" {
+		t.Fatalf("config %+v: want query wait from the variable, addr from the flag, two origins", c)
+	}
+
+	t.Setenv("RECTIFY_REQUEST_TIMEOUT", "soon")
+	_, err = serveFlags("serve", io.Discard, nil)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "RECTIFY_REQUEST_TIMEOUT") {
+		t.Fatalf("a bad variable: %v (exit %d); want a usage error naming it", err, exitCode(err))
+	}
+	t.Setenv("RECTIFY_REQUEST_TIMEOUT", "")
+	if _, err := serveFlags("serve", io.Discard, []string{"--query-wait", "0s"}); exitCode(err) != 2 || !strings.Contains(err.Error(), "query-wait") {
+		t.Fatalf("a zero wait: %v; want a usage error naming -query-wait", err)
+	}
+}

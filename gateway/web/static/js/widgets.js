@@ -1,0 +1,90 @@
+// Pieces several pages show: status and colour chips, the audit entry (a
+// line of a timeline or of the activity feed), error and empty states.
+
+import { h } from './dom.js';
+import { t, tOr, fmtDateTime, fmtDate } from './i18n.js';
+import { session, unitName } from './session.js';
+
+export function statusChip(status) {
+  return h('span', { class: `chip status-${status}`, dataset: { status }, text: tOr(`status.${status}`, status) });
+}
+
+// ragChip shows red/yellow/green/done with a word, never colour alone.
+export function ragChip(rag) {
+  return h('span', { class: `chip rag-${rag}`, dataset: { rag }, text: tOr(`rag.${rag}`, rag) });
+}
+
+export function pageHeader(title, ...extra) {
+  return h('div', { class: 'page-head' }, h('h1', { text: title }), extra);
+}
+
+export function errorBox(err) {
+  const code = err && err.code ? err.code : 'internal';
+  const head = tOr(`error.${code}`, t('error.internal'));
+  return h('div', { class: 'error-box', attrs: { role: 'alert' } },
+    h('p', { text: head }), err && err.message ? h('p', { class: 'muted', text: err.message }) : null);
+}
+
+export function empty(text) {
+  return h('p', { class: 'empty', text });
+}
+
+// fieldLabel names a field of an audit change; measure:<id> and
+// evidence:<id> carry the id after the colon.
+function fieldLabel(field) {
+  const [base, id] = field.split(':');
+  const label = tOr(`field.${base}`, base);
+  return id ? `${label} (${id})` : label;
+}
+
+// changeValue shows a changed value: statuses translated, dates formatted.
+function changeValue(field, v) {
+  if (v === '') return '—';
+  if (field === 'status') return tOr(`status.${v}`, v);
+  if (field === 'severity') return tOr(`severity.${v}`, v);
+  if (field === 'period') return tOr(`period.${v}`, v);
+  if (field === 'kind') return tOr(`unitkind.${v}`, v);
+  if (field === 'unit' || field === 'parent') return unitName(v);
+  if (field === 'cycle') {
+    const c = session.cycles.find((x) => x.id === v);
+    return c ? c.name : v;
+  }
+  if (field.startsWith('measure:')) return tOr(`mstate.${v}`, v);
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return fmtDate(v);
+  return v;
+}
+
+// auditEntry renders one event: when, who, what, to what, and each field
+// before and after.
+export function auditEntry(e, { showTarget = false } = {}) {
+  const what = tOr(`event.${e.type}`, e.type);
+  const target = showTarget && e.kind === 'item'
+    ? h('a', { href: `#/items/${encodeURIComponent(e.aggregate_id)}`, text: `${t('activity.item')} ${e.aggregate_id}` })
+    : showTarget ? h('span', { text: `${tOr(`kind.${e.kind}`, e.kind)} ${e.aggregate_id}` }) : null;
+  return h('li', { class: 'entry', dataset: { type: e.type, position: String(e.position) } },
+    h('div', { class: 'entry-head' },
+      h('time', { dateTime: e.time, text: fmtDateTime(e.time) }),
+      h('span', { class: 'actor', text: e.actor_name || e.actor }),
+      h('span', { class: 'what', text: what }),
+      target,
+      showTarget && e.unit_name ? h('span', { class: 'muted', text: e.unit_name }) : null),
+    e.changes && e.changes.length
+      ? h('ul', { class: 'changes' }, e.changes.map((c) => h('li', null,
+        h('span', { class: 'c-field', text: fieldLabel(c.field) }), ': ',
+        c.before !== '' ? [h('del', { text: changeValue(c.field, c.before) }), ' → '] : null,
+        h('ins', { text: changeValue(c.field, c.after) }))))
+      : null,
+    e.reason ? h('p', { class: 'reason' }, h('span', { class: 'muted', text: `${t('item.reasonOrNote')}: ` }), e.reason) : null);
+}
+
+// table builds a table with a caption and column headers; rows are arrays
+// of cells (elements or text). Each cell carries its header as data-label
+// so that the narrow layout can show it beside the value.
+export function table(caption, headers, rows, { className } = {}) {
+  return h('div', { class: 'table-wrap' },
+    h('table', { class: ['data', className] },
+      caption ? h('caption', { text: caption }) : null,
+      h('thead', null, h('tr', null, headers.map((x) => h('th', { scope: 'col', text: x })))),
+      h('tbody', null, rows.map((r) => h('tr', r.attrs || null,
+        (r.cells || r).map((c, i) => h('td', { dataset: { label: headers[i] } }, c)))))));
+}
