@@ -3,6 +3,9 @@ package services
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
+	"sync"
 
 	"rectify/events"
 	"rectify/services/eventstore"
@@ -14,10 +17,78 @@ const maxTreeDepth = 64
 
 // directory answers the questions authorization and cross-aggregate rules
 // ask (who is this actor, what are a unit's ancestors, is that cycle open)
-// by reading the streams concerned from the store each time. Correct, not
-// fast: a later change may serve them from a projection.
+// from the streams concerned. Every command asks several of them, so the
+// user, unit and cycle streams are kept in memory and only checked against
+// the store: one read of a stream's newest event, and of whatever came
+// after the copy, instead of reading and decoding the whole stream. The
+// store stays the truth; another process appending to these streams is
+// seen at the next check.
 type directory struct {
 	store eventstore.Store
+	cache *streamCache // nil: read whole streams every time
+}
+
+func newDirectory(store eventstore.Store) directory {
+	return directory{store: store, cache: &streamCache{streams: map[string]history{}}}
+}
+
+// streamCache holds the histories of the directory's streams. A history
+// put here is never modified: a longer one replaces it.
+type streamCache struct {
+	mu      sync.Mutex
+	streams map[string]history
+}
+
+func (c *streamCache) get(stream string) history {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streams[stream]
+}
+
+func (c *streamCache) put(stream string, h history) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(h.events) > len(c.streams[stream].events) {
+		c.streams[stream] = h
+	}
+}
+
+// loadCached is load for the directory's own streams, through the cache.
+func (d directory) loadCached(ctx context.Context, stream string) (history, error) {
+	if d.cache == nil {
+		return d.load(ctx, stream)
+	}
+	h := d.cache.get(stream)
+	newest, err := d.store.ReadStream(ctx, stream, eventstore.Backwards, math.MaxUint64, 1)
+	if events.ErrorCode(err) == events.CodeNotFound {
+		return history{}, nil
+	}
+	if err != nil {
+		return history{}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	n := len(h.events)
+	if n > 0 && newest[0].Revision == h.events[n-1].Revision && newest[0].ID == h.events[n-1].ID {
+		return h, nil
+	}
+	more, err := d.store.ReadStream(ctx, stream, eventstore.Forwards, uint64(n), 0)
+	if err != nil {
+		return history{}, fmt.Errorf("read %s: %w", stream, err)
+	}
+	next := history{events: append(slices.Clip(h.events), more...), payloads: slices.Clip(h.payloads)}
+	for i, e := range more {
+		if e.Revision != uint64(n+i) {
+			// Not the continuation of the copy (it cannot happen with
+			// streams that only grow): start again from the whole stream.
+			return d.load(ctx, stream)
+		}
+		p, err := events.Decode(e)
+		if err != nil {
+			return history{}, fmt.Errorf("load %s: %w", stream, err)
+		}
+		next.payloads = append(next.payloads, p)
+	}
+	d.cache.put(stream, next)
+	return next, nil
 }
 
 // load reads and decodes a whole stream; a stream that does not exist is an
@@ -41,17 +112,17 @@ func (d directory) load(ctx context.Context, stream string) (history, error) {
 }
 
 func (d directory) user(ctx context.Context, id string) (userState, error) {
-	h, err := d.load(ctx, events.UserStream(id))
+	h, err := d.loadCached(ctx, events.UserStream(id))
 	return fold(h, evolveUser), err
 }
 
 func (d directory) unit(ctx context.Context, id string) (unitState, error) {
-	h, err := d.load(ctx, events.UnitStream(id))
+	h, err := d.loadCached(ctx, events.UnitStream(id))
 	return fold(h, evolveUnit), err
 }
 
 func (d directory) cycle(ctx context.Context, id string) (cycleState, error) {
-	h, err := d.load(ctx, events.CycleStream(id))
+	h, err := d.loadCached(ctx, events.CycleStream(id))
 	return fold(h, evolveCycle), err
 }
 

@@ -83,7 +83,7 @@ type Service struct {
 
 // New returns a Service writing to store.
 func New(store eventstore.Store, opts Options) *Service {
-	s := &Service{store: store, dir: directory{store: store}, now: opts.Now, loc: opts.Location, maxAttempts: opts.MaxAttempts}
+	s := &Service{store: store, dir: newDirectory(store), now: opts.Now, loc: opts.Location, maxAttempts: opts.MaxAttempts}
 	if s.now == nil {
 		s.now = time.Now
 	}
