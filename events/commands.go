@@ -1,6 +1,9 @@
 package events
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -432,6 +435,54 @@ func (c CloseCycle) Validate() error {
 	return v.Err()
 }
 
+// CarryOverCycle carries every unfinished item of FromCycleID into
+// ToCycleID in one operation (年度结转), each as item.carry_over would: the
+// item keeps its id and stream, so its timeline spans both cycles. With
+// DryRun it lists what would move and writes nothing. Under one
+// idempotency key a retry (after a crash halfway, say) carries what is
+// left and reports the whole job again, never carrying an item twice.
+type CarryOverCycle struct {
+	FromCycleID string `json:"from_cycle_id"`
+	ToCycleID   string `json:"to_cycle_id"`
+	Reason      string `json:"reason,omitempty"`
+	DryRun      bool   `json:"dry_run,omitempty"`
+}
+
+func (CarryOverCycle) CommandName() string { return "cycle.carry_over" }
+
+func (c CarryOverCycle) Validate() error {
+	var v fieldCheck
+	v.id("from_cycle_id", c.FromCycleID, true)
+	v.id("to_cycle_id", c.ToCycleID, true)
+	v.Check(c.ToCycleID == "" || c.ToCycleID != c.FromCycleID, "to_cycle_id", "must not be the cycle carried over from")
+	v.para("reason", c.Reason, false, MaxTextLen)
+	return v.Err()
+}
+
+// CycleCarryOver is what CarryOverCycle did, or in a dry run would do: the
+// command's detail in its reply.
+type CycleCarryOver struct {
+	FromCycleID string `json:"from_cycle_id"`
+	ToCycleID   string `json:"to_cycle_id"`
+	DryRun      bool   `json:"dry_run"`
+	// Items are the items carried over (that would be, in a dry run), in
+	// the order they were raised.
+	Items []CarryOverLine `json:"items"`
+}
+
+// CarryOverLine is one item of a CycleCarryOver, as it stood before it
+// moved.
+type CarryOverLine struct {
+	ItemID   string     `json:"item_id"`
+	Title    string     `json:"title"`
+	UnitID   string     `json:"unit_id"`
+	Status   ItemStatus `json:"status"`
+	Deadline Date       `json:"deadline"`
+	// Position is the $all position of the item's carried_over event;
+	// absent in a dry run.
+	Position uint64 `json:"position,omitempty"`
+}
+
 // ---- unit ----
 
 // RegisterUnit adds a unit under ParentID (a root unit without one).
@@ -600,4 +651,188 @@ func (c RevokeToken) Validate() error {
 	v.id("token_id", c.TokenID, true)
 	v.para("reason", c.Reason, false, MaxTextLen)
 	return v.Err()
+}
+
+// ---- report import ----
+
+// MaxImportEntries bounds the entries (items, measures and commitments
+// together) of one ImportReport: a year's report has tens of them, and
+// one command must stay a bounded amount of work.
+const MaxImportEntries = 500
+
+// ImportReport writes a reviewed annual work report (述职报告) into the
+// ledger as one command: every item raised in CycleID (and assigned when
+// it names an owner) with its measures, and every commitment made. The
+// report package builds it from a reviewed draft.
+//
+// Each entry carries the key it had in the draft (p1, p1.m2, c3): errors
+// name fields as "<entry>.<field>" (p2.deadline), and the reply maps each
+// entry to the id it created. The command side checks every entry against
+// the current state and the actor's roles before it writes any, then
+// writes the entries one after another, each item with its assignment
+// and measures in one atomic append; a retry with the same idempotency
+// key finishes an import that was cut off and writes nothing twice.
+type ImportReport struct {
+	CycleID     string             `json:"cycle_id"`
+	Items       []ImportItem       `json:"items,omitempty"`
+	Commitments []ImportCommitment `json:"commitments,omitempty"`
+}
+
+// ImportItem is one item of an import: what RaiseItem takes, an optional
+// owner (AssignItem to the same unit), and its measures.
+type ImportItem struct {
+	Entry       string          `json:"entry"`
+	ItemID      string          `json:"item_id,omitempty"`
+	UnitID      string          `json:"unit_id"`
+	Title       string          `json:"title"`
+	Description string          `json:"description,omitempty"`
+	Category    string          `json:"category,omitempty"`
+	Source      string          `json:"source,omitempty"`
+	Severity    string          `json:"severity,omitempty"`
+	Deadline    Date            `json:"deadline"`
+	OwnerID     string          `json:"owner_id,omitempty"`
+	OwnerName   string          `json:"owner_name,omitempty"`
+	Measures    []ImportMeasure `json:"measures,omitempty"`
+}
+
+// ImportMeasure is a measure of an imported item (PlanMeasure).
+type ImportMeasure struct {
+	Entry     string `json:"entry"`
+	MeasureID string `json:"measure_id,omitempty"`
+	Text      string `json:"text"`
+	OwnerID   string `json:"owner_id,omitempty"`
+	OwnerName string `json:"owner_name,omitempty"`
+	Due       Date   `json:"due,omitzero"`
+}
+
+// ImportCommitment is one commitment of an import (MakeCommitment).
+type ImportCommitment struct {
+	Entry        string `json:"entry"`
+	CommitmentID string `json:"commitment_id,omitempty"`
+	UnitID       string `json:"unit_id"`
+	PersonID     string `json:"person_id,omitempty"`
+	PersonName   string `json:"person_name,omitempty"`
+	Title        string `json:"title"`
+	Activity     string `json:"activity"`
+	Target       int    `json:"target"`
+	Period       string `json:"period"`
+	Start        Date   `json:"start"`
+	End          Date   `json:"end"`
+	Source       string `json:"source,omitempty"`
+}
+
+func (ImportReport) CommandName() string { return "report.import" }
+
+// Raise is the RaiseItem the item stands for.
+func (it ImportItem) Raise(cycleID string) RaiseItem {
+	return RaiseItem{ItemID: it.ItemID, CycleID: cycleID, UnitID: it.UnitID, Title: it.Title, Description: it.Description,
+		Category: it.Category, Source: it.Source, Severity: it.Severity, Deadline: it.Deadline}
+}
+
+// Assign is the AssignItem naming the item's owner; ok is false when the
+// item names none.
+func (it ImportItem) Assign() (c AssignItem, ok bool) {
+	if it.OwnerID == "" && it.OwnerName == "" {
+		return AssignItem{}, false
+	}
+	return AssignItem{ItemID: it.ItemID, UnitID: it.UnitID, OwnerID: it.OwnerID, OwnerName: it.OwnerName}, true
+}
+
+// Plan is the PlanMeasure adding the measure to item itemID.
+func (m ImportMeasure) Plan(itemID string) PlanMeasure {
+	return PlanMeasure{ItemID: itemID, MeasureID: m.MeasureID, Text: m.Text, OwnerID: m.OwnerID, OwnerName: m.OwnerName, Due: m.Due}
+}
+
+// Make is the MakeCommitment the commitment stands for.
+func (c ImportCommitment) Make(cycleID string) MakeCommitment {
+	return MakeCommitment{CommitmentID: c.CommitmentID, CycleID: cycleID, UnitID: c.UnitID, PersonID: c.PersonID,
+		PersonName: c.PersonName, Title: c.Title, Activity: c.Activity, Target: c.Target, Period: c.Period,
+		Start: c.Start, End: c.End, Source: c.Source}
+}
+
+// Validate checks every entry as the command it stands for would be
+// checked, naming each problem "<entry>.<field>", and that entry keys and
+// ids are unique within the import.
+func (c ImportReport) Validate() error {
+	var v fieldCheck
+	v.id("cycle_id", c.CycleID, true)
+	n := len(c.Items) + len(c.Commitments)
+	for _, it := range c.Items {
+		n += len(it.Measures)
+	}
+	v.Check(n > 0, "items", "an import needs at least one item or commitment")
+	if n > MaxImportEntries {
+		v.Add("items", fmt.Sprintf("an import takes at most %d entries (items, measures and commitments), not %d; split the report", MaxImportEntries, n))
+		return v.Err()
+	}
+	entries := map[string]bool{}
+	ids := map[string]string{} // kind/id -> entry that has it
+	entry := func(key, where string) string {
+		switch {
+		case !validEntryKey(key):
+			v.Add(where+".entry", "must be 1 to 32 characters of A-Z a-z 0-9 . _ -")
+			return where
+		case entries[key]:
+			v.Add(key+".entry", "is given twice")
+		}
+		entries[key] = true
+		return key
+	}
+	unique := func(key, field, kind, id string) {
+		if id == "" {
+			return
+		}
+		if other, dup := ids[kind+"/"+id]; dup {
+			v.Add(key+"."+field, "is also the id of "+other)
+			return
+		}
+		ids[kind+"/"+id] = key
+	}
+	// sub checks one command of an entry; the cycle and the ids tying a
+	// measure to its item are the import's, checked once above.
+	sub := func(key string, cmd Command, skip ...string) {
+		var e *Error
+		if err := cmd.Validate(); errors.As(err, &e) {
+			for _, f := range e.Fields {
+				if !slices.Contains(skip, f.Field) {
+					v.Add(key+"."+f.Field, f.Problem)
+				}
+			}
+		}
+	}
+	for i, it := range c.Items {
+		key := entry(it.Entry, fmt.Sprintf("items[%d]", i))
+		unique(key, "item_id", "item", it.ItemID)
+		sub(key, it.Raise(c.CycleID), "cycle_id")
+		if a, ok := it.Assign(); ok {
+			sub(key, a, "item_id", "unit_id")
+		}
+		for j, m := range it.Measures {
+			mkey := entry(m.Entry, fmt.Sprintf("%s.measures[%d]", key, j))
+			unique(mkey, "measure_id", "measure", m.MeasureID)
+			sub(mkey, m.Plan(it.ItemID), "item_id")
+		}
+	}
+	for i, cm := range c.Commitments {
+		key := entry(cm.Entry, fmt.Sprintf("commitments[%d]", i))
+		unique(key, "commitment_id", "commitment", cm.CommitmentID)
+		sub(key, cm.Make(c.CycleID), "cycle_id")
+	}
+	return v.Err()
+}
+
+// validEntryKey reports whether s can be an entry key of an import:
+// 1 to 32 characters of [A-Za-z0-9._-] (the draft's keys are p1, p1.m2,
+// c3, u1).
+func validEntryKey(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -20,9 +20,10 @@ func newCommandRegistry() map[string]reflect.Type {
 		AttachEvidence{}, SubmitItem{}, VerifyItem{}, RejectItem{}, ChangeDeadline{},
 		CarryOverItem{}, WithdrawItem{}, ReopenItem{},
 		MakeCommitment{}, ReviseCommitment{}, EndCommitment{}, LogActivity{},
-		OpenCycle{}, CloseCycle{},
+		OpenCycle{}, CloseCycle{}, CarryOverCycle{},
 		RegisterUnit{}, RenameUnit{}, MoveUnit{}, RetireUnit{},
 		CreateUser{}, GrantRole{}, RevokeRole{}, IssueToken{}, RevokeToken{},
+		ImportReport{},
 	}
 	m := make(map[string]reflect.Type, len(all))
 	for _, c := range all {
@@ -81,8 +82,11 @@ func DecodeCommand(name string, data []byte) (Command, error) {
 		}
 		f := ptr.Elem().Field(idx)
 		dec := json.NewDecoder(bytes.NewReader(raw[key]))
+		// Nested objects (the entries of report.import) are held to their
+		// fields too: a misspelt field must not be dropped silently.
+		dec.DisallowUnknownFields()
 		if err := dec.Decode(f.Addr().Interface()); err != nil {
-			v.Add(key, typeProblem(f.Type()))
+			v.Add(key, typeProblem(f.Type(), err))
 			bad[key] = true
 		}
 	}
@@ -126,10 +130,14 @@ var (
 )
 
 // typeProblem says what a field of type t must be, for a value that did not
-// decode into it.
-func typeProblem(t reflect.Type) string {
+// decode into it (err).
+func typeProblem(t reflect.Type, err error) string {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t.Kind() == reflect.Slice {
+		// A list of entries: say which part of which entry is wrong.
+		return "must be a list of objects as documented: " + strings.TrimPrefix(err.Error(), "json: ")
 	}
 	switch {
 	case t == dateType:
@@ -144,6 +152,8 @@ func typeProblem(t reflect.Type) string {
 		return "must be an integer"
 	case reflect.Uint64:
 		return "must be a non-negative integer"
+	case reflect.Bool:
+		return "must be true or false"
 	}
 	return "has the wrong type"
 }

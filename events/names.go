@@ -28,6 +28,11 @@ const (
 	ItemCarriedOver          = "rectify.item.carried_over"
 	ItemWithdrawn            = "rectify.item.withdrawn"
 
+	// Recorded by the deadline watcher (services/watcher), not by a command.
+	ItemTurnedYellow = "rectify.item.turned_yellow"
+	ItemTurnedRed    = "rectify.item.turned_red"
+	ItemEscalated    = "rectify.item.escalated"
+
 	CommitmentMade           = "rectify.commitment.made"
 	CommitmentRevised        = "rectify.commitment.revised"
 	CommitmentEnded          = "rectify.commitment.ended"

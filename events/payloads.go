@@ -264,6 +264,54 @@ type ItemWithdrawnData struct {
 	Reason string `json:"reason"`
 }
 
+// Escalation targets: whom the deadline watcher reminds of an overdue item,
+// in the order it escalates.
+const (
+	EscalateOwner     = "owner"     // the item's responsible person (责任人)
+	EscalateUnitHead  = "unit_head" // the head of the item's unit (单位负责人)
+	EscalateCommittee = "committee" // the committee above the unit (工委)
+)
+
+// Escalations lists every escalation target, in escalation order.
+var Escalations = []string{EscalateOwner, EscalateUnitHead, EscalateCommittee}
+
+// ItemTurnedYellowData: an unfinished item came within the yellow window of
+// its Deadline, DaysLeft days before it (0: due today). The deadline
+// watcher records it once per deadline; it changes nothing of the item's
+// state, it records when the warning was given.
+type ItemTurnedYellowData struct {
+	ItemID   string `json:"item_id"`
+	Deadline Date   `json:"deadline"`
+	DaysLeft int    `json:"days_left"`
+}
+
+// ItemTurnedRedData: an unfinished item's Deadline passed; it was
+// DaysOverdue days overdue (at least 1) when the deadline watcher noticed.
+// Recorded once per deadline.
+type ItemTurnedRedData struct {
+	ItemID      string `json:"item_id"`
+	Deadline    Date   `json:"deadline"`
+	DaysOverdue int    `json:"days_overdue"`
+}
+
+// ItemEscalatedData: the deadline watcher reminded Whom (EscalateOwner,
+// EscalateUnitHead or EscalateCommittee) of an item DaysOverdue days past
+// its Deadline; Step counts the escalation ladder from 1. NotifyUnitID is
+// the unit whose people are reminded: the item's unit for the owner and
+// the unit head, the committee above it for the committee. OwnerID and
+// OwnerName name the responsible person when Whom is the owner. Recorded
+// once per step and deadline.
+type ItemEscalatedData struct {
+	ItemID       string `json:"item_id"`
+	Step         int    `json:"step"`
+	Whom         string `json:"whom"`
+	NotifyUnitID string `json:"notify_unit_id"`
+	OwnerID      string `json:"owner_id,omitempty"`
+	OwnerName    string `json:"owner_name,omitempty"`
+	Deadline     Date   `json:"deadline"`
+	DaysOverdue  int    `json:"days_overdue"`
+}
+
 // ---- commitment ----
 
 // CommitmentMadeData: a unit, or a person of a unit when PersonID is set,
@@ -379,6 +427,9 @@ func (ItemVerificationRejectedData) EventType() string { return ItemVerification
 func (ItemReopenedData) EventType() string             { return ItemReopened }
 func (ItemCarriedOverData) EventType() string          { return ItemCarriedOver }
 func (ItemWithdrawnData) EventType() string            { return ItemWithdrawn }
+func (ItemTurnedYellowData) EventType() string         { return ItemTurnedYellow }
+func (ItemTurnedRedData) EventType() string            { return ItemTurnedRed }
+func (ItemEscalatedData) EventType() string            { return ItemEscalated }
 func (CommitmentMadeData) EventType() string           { return CommitmentMade }
 func (CommitmentRevisedData) EventType() string        { return CommitmentRevised }
 func (CommitmentEndedData) EventType() string          { return CommitmentEnded }

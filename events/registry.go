@@ -67,6 +67,9 @@ func newRegistry() map[string]*registration {
 	add(ItemReopenedData{}, 1)
 	add(ItemCarriedOverData{}, 1)
 	add(ItemWithdrawnData{}, 1)
+	add(ItemTurnedYellowData{}, 1)
+	add(ItemTurnedRedData{}, 1)
+	add(ItemEscalatedData{}, 1)
 
 	add(CommitmentMadeData{}, 1)
 	add(CommitmentRevisedData{}, 1)

@@ -40,6 +40,9 @@ func samplePayloads() []Payload {
 		ItemReopenedData{ItemID: "i1", Reason: "群众反映问题复发"},
 		ItemCarriedOverData{ItemID: "i1", FromCycleID: "2019", ToCycleID: "2020", Reason: "转入2020年整改计划"},
 		ItemWithdrawnData{ItemID: "i1", Reason: "重复事项"},
+		ItemTurnedYellowData{ItemID: "i1", Deadline: d("2019-12-31"), DaysLeft: 7},
+		ItemTurnedRedData{ItemID: "i1", Deadline: d("2019-12-31"), DaysOverdue: 1},
+		ItemEscalatedData{ItemID: "i1", Step: 1, Whom: EscalateOwner, NotifyUnitID: "c1", OwnerID: "lisi", OwnerName: "李四", Deadline: d("2019-12-31"), DaysOverdue: 3},
 		CommitmentMadeData{CommitmentID: "k1", CycleID: "2019", UnitID: "c1", PersonID: "lisi", PersonName: "李四", Title: "每周走访社区", Activity: "走访社区", Target: 1, Period: PeriodWeek, Start: d("2019-01-01"), End: d("2019-12-31"), Source: "述职报告 第19行：班子成员每周至少到分包社区走访2次"},
 		CommitmentRevisedData{CommitmentID: "k1", OldTarget: 1, NewTarget: 2, OldPeriod: PeriodWeek, NewPeriod: PeriodWeek, OldEnd: d("2019-12-31"), NewEnd: d("2020-06-30"), Reason: "提高标准"},
 		CommitmentEndedData{CommitmentID: "k1", Reason: "人员调动", EndedOn: d("2019-11-30")},
@@ -68,8 +71,8 @@ func TestEveryEventTypeIsRegisteredAndSampled(t *testing.T) {
 			t.Errorf("type %s is not namespaced", name)
 		}
 	}
-	if len(Types()) != 28 {
-		t.Errorf("%d types registered, want 28", len(Types()))
+	if len(Types()) != 31 {
+		t.Errorf("%d types registered, want 31", len(Types()))
 	}
 }
 

@@ -29,6 +29,9 @@ type commandResult struct {
 	// evidence_id, activity_id, token_id) and, for a new token only,
 	// "token": shown this once.
 	Extra map[string]string `json:"extra,omitempty"`
+	// Detail is a bulk command's account of what it did (the carry-over
+	// of a cycle: the items moved, or that would move).
+	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
 // need is what a caller must hold for the gateway to send a command at
@@ -73,6 +76,7 @@ var commandNeeds = map[string]need{
 	"commitment.log_activity": needEditor,
 	"cycle.open":              {roles: []string{events.RoleAdmin}, org: true},
 	"cycle.close":             {roles: []string{events.RoleAdmin}, org: true},
+	"cycle.carry_over":        {roles: []string{events.RoleAdmin}, org: true},
 	"unit.register":           needAdmin,
 	"unit.rename":             needAdmin,
 	"unit.move":               needAdmin,
@@ -82,6 +86,9 @@ var commandNeeds = map[string]need{
 	"user.revoke_role":        needAdmin,
 	"user.issue_token":        needAdmin,
 	"user.revoke_token":       {roles: []string{events.RoleAdmin}, self: "user_id"},
+	// An import needs what its entries' commands need on their units
+	// (editor for items, admin for commitments): an editor may try.
+	"report.import": needEditor,
 }
 
 // precheck refuses a command the caller cannot possibly be allowed, with
@@ -237,7 +244,7 @@ func (s *Server) replyCommand(c *gin.Context, rt *route, rep natsx.CommandReply,
 }
 
 func resultOf(rep natsx.CommandReply) commandResult {
-	return commandResult{ID: rep.ID, Stream: rep.Stream, Revision: rep.Revision, Position: rep.Position, Events: rep.Events, Extra: rep.Extra}
+	return commandResult{ID: rep.ID, Stream: rep.Stream, Revision: rep.Revision, Position: rep.Position, Events: rep.Events, Extra: rep.Extra, Detail: rep.Detail}
 }
 
 // Headers of the API.

@@ -136,7 +136,9 @@ func TestEveryCommandRoute(t *testing.T) {
 		}
 		tested[matchRoute(t, http.MethodPost, path)] = true
 	}
-	tested["/api/v1/items/:id/evidence"] = true // TestEvidence
+	tested["/api/v1/items/:id/evidence"] = true     // TestEvidence
+	tested["/api/v1/cycles/:id/carry-over"] = true  // TestCarryOverCycleOverHTTP
+	tested["/api/v1/imports/report/confirm"] = true // TestImportReportOverHTTP
 	for _, rt := range routeTable() {
 		if rt.command != nil && !tested[rt.path] {
 			t.Errorf("command route %s %s is not exercised", rt.method, rt.path)

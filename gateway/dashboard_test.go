@@ -603,6 +603,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		if n := vw.count(t, "form[data-action], details.action"); n != 0 {
 			t.Errorf("a viewer sees %d action forms on the ledger", n)
 		}
+		if !eval[bool](t, vw, `document.querySelector('#nav a[data-route="import"]').hidden`) {
+			t.Error("a viewer is offered the report import")
+		}
 		vw.screenshot(t, "ledger-viewer")
 	})
 
@@ -683,6 +686,40 @@ func TestDashboardInBrowser(t *testing.T) {
 		ad.waitFor(t, "the ledger, with the focus on the page", `document.querySelector('table.ledger') && document.activeElement.id === 'main'`)
 	})
 
+	t.Run("an administrator imports a report", func(t *testing.T) {
+		sample, err := filepath.Abs(filepath.Join("..", "services", "report", "testdata", "beiyuan_2019_noise.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cycles query.Cycles
+		admin.MustGet("/api/v1/cycles", &cycles)
+		ad.goTo(t, "#/import")
+		ad.waitFor(t, "the import page, linked from the navigation", `!document.querySelector('#nav a[data-route="import"]').hidden && document.querySelector('#import-file')`)
+		ad.do(t, "read the report",
+			chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{sample}),
+			chromedp.Click(chromedp.CSS("#import-read-submit")))
+		ad.waitFor(t, "the draft with its noise left out", `document.querySelectorAll('table.import-items tbody tr').length === 3 &&
+			document.querySelector('#import-skipped').innerText.includes('16')`)
+		if row := ad.text(t, `tr[data-key="p1"]`); !strings.Contains(row, "第 17 行") || !strings.Contains(row, "走访楼院") {
+			t.Errorf("the first item's row lacks its line or its measures:\n%s", row)
+		}
+		ad.do(t, "confirm without a cycle", chromedp.Click(chromedp.CSS("#import-confirm")))
+		ad.waitFor(t, "the missing cycle beside its field", `document.querySelector('#import-cycle').getAttribute('aria-invalid') === 'true' &&
+			!document.querySelector('#import-cycle').parentElement.querySelector('.field-error').hidden`)
+		ad.do(t, "settle the review and drop p3",
+			chromedp.SetValue(chromedp.CSS("#import-cycle"), openCycle(t, cycles)),
+			chromedp.SetValue(chromedp.CSS("#import-unit"), "sq-dongfeng"),
+			chromedp.Click(chromedp.CSS(`tr[data-key="p3"] input.keep`)))
+		ad.screenshot(t, "import-review")
+		ad.do(t, "confirm", chromedp.Click(chromedp.CSS("#import-confirm")))
+		ad.waitFor(t, "the created items", `document.querySelectorAll('#import-result a.import-item').length === 2`)
+		ad.screenshot(t, "import-done")
+		ad.do(t, "open the first item", chromedp.Click(chromedp.CSS(`#import-result a.import-item[data-entry="p1"]`)))
+		ad.waitFor(t, "the imported item with its source in the timeline",
+			`document.querySelector('#item-title') && document.querySelector('#item-title').textContent.includes('两委') &&
+			document.querySelector('#timeline-list') && document.querySelector('#timeline-list').innerText.includes('述职报告《beiyuan_2019_noise.txt》第17行')`)
+	})
+
 	t.Run("a phone-width screen has no horizontal overflow", func(t *testing.T) {
 		ph := br.tab("phone")
 		ph.do(t, "a 375 px wide screen", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulatePortrait))
@@ -694,6 +731,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			{"#/commitments", `document.querySelectorAll('#grid .c-row').length > 0`},
 			{"#/rankings", `document.querySelector('#rank-progress table')`},
 			{"#/activity", `document.querySelectorAll('#feed li.entry').length > 0`},
+			{"#/import", `document.querySelector('#import-file')`},
 		}
 		for _, p := range pages {
 			ph.goTo(t, p.hash)

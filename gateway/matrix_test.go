@@ -206,6 +206,13 @@ func matrixCommands() []matrixCommand {
 				"start": "2026-01-01", "end": "2026-12-31"}, http.StatusCreated)
 			return matrixCall{path: "/api/v1/cycles/" + id + "/close", body: map[string]any{}, pos: res.Position}
 		}},
+		{name: "cycle.carry_over", roles: admins, org: true, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
+			return matrixCall{path: "/api/v1/cycles/y2024/carry-over", body: map[string]any{"to_cycle_id": "y2025", "dry_run": true}}
+		}},
+		// An import of problems only needs what raising them needs.
+		{name: "report.import", roles: editors, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
+			return matrixCall{path: "/api/v1/imports/report/confirm", body: reviewJSON(tb, unit, m.id("imp"))}
+		}},
 		{name: "unit.register", roles: admins, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
 			return matrixCall{path: "/api/v1/units", body: map[string]any{"name": "新支部", "kind": "branch", "parent_id": unit}}
 		}},

@@ -123,6 +123,15 @@ func (g *schemaGen) object(t reflect.Type, skip []string, required bool) obj {
 			continue
 		}
 		props[f.name] = g.schema(f.typ)
+		if f.typ.Kind() == reflect.Pointer && !f.optional {
+			// A nil pointer without omitempty is sent as null (a report
+			// commitment's count still to be set).
+			if _, ref := props[f.name].(obj)["$ref"]; ref {
+				props[f.name] = obj{"allOf": []obj{props[f.name].(obj)}, "nullable": true}
+			} else {
+				props[f.name].(obj)["nullable"] = true
+			}
+		}
 		if required && !f.optional {
 			req = append(req, f.name)
 		}
@@ -227,7 +236,7 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		"security": []obj{{"bearer": []string{}}},
 		"tags": []obj{
 			{"name": tagItems}, {"name": tagCommitments}, {"name": tagCycles}, {"name": tagUnits},
-			{"name": tagUsers}, {"name": tagViews}, {"name": tagMeta}, {"name": tagOps},
+			{"name": tagUsers}, {"name": tagViews}, {"name": tagImports}, {"name": tagMeta}, {"name": tagOps},
 		},
 		"paths": paths,
 		"components": obj{
@@ -268,25 +277,23 @@ func operation(g *schemaGen, rt *route) (obj, error) {
 		body := g.object(reflect.TypeOf(rt.command), skip, false)
 		body["additionalProperties"] = false // unknown fields are refused
 		op["requestBody"] = obj{"required": false, "content": obj{"application/json": obj{"schema": body}}}
-		addCommandResponses(g, rt, responses, commandResult{})
+		var result any = commandResult{}
+		if rt.result != nil {
+			result = rt.result // the reply's detail, spelt out
+		}
+		addCommandResponses(g, rt, responses, result)
 	case rt.command != nil:
 		params = append(params, idempotencyParam)
-		props, req := obj{}, []string{}
-		for _, f := range rt.doc.multipart {
-			props[f.name] = obj{"type": f.typ, "description": f.description}
-			if f.format != "" {
-				props[f.name].(obj)["format"] = f.format
-			}
-			if f.required {
-				req = append(req, f.name)
-			}
-		}
-		op["requestBody"] = obj{"required": true, "content": obj{"multipart/form-data": obj{
-			"schema": obj{"type": "object", "properties": props, "required": req}}}}
+		op["requestBody"] = customBody(g, rt.doc)
 		addCommandResponses(g, rt, responses, rt.doc.result)
 		responses["413"] = errorResponse("the file is larger than the limit")
 		responses["415"] = errorResponse("the content is not an accepted type, or not what its name or declared type says")
 	case rt.custom != nil:
+		if len(rt.doc.multipart) > 0 || len(rt.doc.raw) > 0 || rt.doc.body != nil {
+			op["requestBody"] = customBody(g, rt.doc)
+			responses["413"] = errorResponse("the body is larger than the limit")
+			responses["415"] = errorResponse("the body is not of an accepted type")
+		}
 		for _, q := range rt.doc.query {
 			params = append(params, paramObj(q, "query"))
 		}
@@ -327,6 +334,32 @@ func operation(g *schemaGen, rt *route) (obj, error) {
 	}
 	op["responses"] = responses
 	return op, nil
+}
+
+// customBody documents the request body of a custom route: a multipart
+// form, raw bytes of the given types, or JSON, as its doc says.
+func customBody(g *schemaGen, d customDoc) obj {
+	content := obj{}
+	if len(d.multipart) > 0 {
+		props, req := obj{}, []string{}
+		for _, f := range d.multipart {
+			props[f.name] = obj{"type": f.typ, "description": f.description}
+			if f.format != "" {
+				props[f.name].(obj)["format"] = f.format
+			}
+			if f.required {
+				req = append(req, f.name)
+			}
+		}
+		content["multipart/form-data"] = obj{"schema": obj{"type": "object", "properties": props, "required": req}}
+	}
+	for _, ct := range d.raw {
+		content[ct] = obj{"schema": obj{"type": "string", "format": "binary"}}
+	}
+	if d.body != nil {
+		content["application/json"] = obj{"schema": g.schema(reflect.TypeOf(d.body))}
+	}
+	return obj{"required": true, "content": content}
 }
 
 func paramObj(p paramDoc, in string) obj {

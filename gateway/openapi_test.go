@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	legacyrouter "github.com/getkin/kin-openapi/routers/legacy"
+
+	"rectify/services/report"
 )
 
 // mustLoadOpenAPI fetches /api/openapi.json and checks it is a valid
@@ -162,6 +165,15 @@ func TestOpenAPIDescribesTheRealReplies(t *testing.T) {
 	} {
 		check(http.MethodPost, c.path, []byte(c.body), "application/json")
 	}
+	// A report import: the draft from a raw text body, and its review
+	// confirmed (the draft holds a count still to be set: null).
+	draft := reportSample(t, "xihu_2019_gb18030.txt")
+	check(http.MethodPost, "/api/v1/imports/report?name=xihu.txt", draft, "text/plain")
+	var review report.Review
+	admin.postReport("/api/v1/imports/report", draft).JSON(t, &review)
+	settle(&review, "y2024", "sqA")
+	rb, _ := json.Marshal(review)
+	check(http.MethodPost, "/api/v1/imports/report/confirm", rb, "application/json")
 	if !slices.ContainsFunc(st.Gateway.routes, func(r route) bool { return r.path == "/api/v1/stream" }) {
 		t.Errorf("the live stream is not among the routes")
 	}

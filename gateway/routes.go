@@ -7,6 +7,7 @@ import (
 
 	"rectify/events"
 	"rectify/projections/query"
+	"rectify/services/report"
 )
 
 // route is one HTTP operation. The router (buildEngine) and the OpenAPI
@@ -31,7 +32,8 @@ type route struct {
 	created bool // 201 rather than 200
 
 	// A query route asks view for op with parameters of the type params
-	// points to (nil: the op takes none) and answers with result.
+	// points to (nil: the op takes none) and answers with result. A
+	// command route with a result documents its reply with it.
 	view, op string
 	params   any
 	result   any
@@ -62,6 +64,8 @@ type customDoc struct {
 	query     []paramDoc
 	headers   []paramDoc
 	multipart []paramDoc // form fields of a multipart body
+	body      any        // a JSON request body of this type
+	raw       []string   // content types of a raw request body (beside multipart)
 	result    any        // JSON result; nil for result types below
 	resultCT  string     // a non-JSON result's content type
 	status    int
@@ -121,6 +125,7 @@ func routeTable() []route {
 	withAsOf := func(r route, q asOfQuery) route { r.asOf = &q; return r }
 	asOfNow := func(r route) route { r.asOfNow = true; return r }
 	admin := func(r route) route { r.adminScope = true; return r }
+	withResult := func(r route, result any) route { r.result = result; return r }
 	return []route{
 		// ---- items ----
 		create(v1+"/items", "raiseItem", tagItems, "Raise an item (整改事项) of a unit in a cycle.", events.RaiseItem{}, nil),
@@ -178,6 +183,10 @@ func routeTable() []route {
 		// ---- cycles ----
 		create(v1+"/cycles", "openCycle", tagCycles, "Open a review cycle (评议周期).", events.OpenCycle{}, nil),
 		cmd(v1+"/cycles/:id/close", "closeCycle", tagCycles, "Close a cycle to new items.", events.CloseCycle{}, bindCycle),
+		withResult(cmd(v1+"/cycles/:id/carry-over", "carryOverCycle", tagCycles,
+			"Carry every unfinished item of the cycle into a later, open cycle (年度结转), each keeping its id and history; "+
+				"with dry_run, list what would move and write nothing. Retry with the same Idempotency-Key to complete an interrupted run.",
+			events.CarryOverCycle{}, map[string]string{"id": "from_cycle_id"}), cycleCarryOverReply{}),
 		get(v1+"/cycles", "listCycles", tagCycles, "Every cycle, newest first.", "ledger", "cycles", nil, query.Cycles{}, nil),
 		timeline(v1+"/cycles/:id/timeline", "cycleTimeline", tagCycles, events.CategoryCycle),
 
@@ -205,6 +214,20 @@ func routeTable() []route {
 		timeline(v1+"/users/:id/timeline", "userTimeline", tagUsers, events.CategoryUser),
 		{method: http.MethodGet, path: v1 + "/me", id: "me", tag: tagUsers, summary: "The caller: user, token and roles.",
 			custom: (*Server).me, doc: customDoc{result: meReply{}, status: http.StatusOK}},
+
+		// ---- report import (述职报告) ----
+		{method: http.MethodPost, path: v1 + "/imports/report", id: "draftReportImport", tag: tagImports,
+			summary: "Read an annual work report (述职报告) into a draft ledger to review; writes nothing.",
+			custom:  (*Server).draftReport, doc: customDoc{
+				query:     []paramDoc{{name: "name", typ: "string", description: "the report's file name, cited in each entry's source (a raw body has none)"}},
+				multipart: []paramDoc{{name: "file", typ: "string", format: "binary", required: true, description: "the report as plain text: UTF-8, UTF-16 with a byte order mark, or GB18030"}},
+				raw:       []string{"text/plain", "application/octet-stream"},
+				result:    report.Review{}, status: http.StatusOK,
+			}},
+		{method: http.MethodPost, path: v1 + "/imports/report/confirm", id: "confirmReportImport", tag: tagImports,
+			summary: "Write a reviewed draft as one report.import command: every item with its measures, every commitment.",
+			command: events.ImportReport{}, created: true,
+			custom: (*Server).confirmReport, doc: customDoc{body: report.Review{}, result: importReply{}, status: http.StatusCreated}},
 
 		// ---- views ----
 		get(v1+"/progress/summary", "progressSummary", tagViews, "Progress of the items in scope, per unit, category and cycle.",

@@ -231,6 +231,7 @@ func auditDerive(e events.Event, p events.Payload, st auditState) auditRecord {
 		r.change("cycle", "", d.CycleID)
 		r.change("unit", "", d.UnitID)
 		r.change("category", "", d.Category)
+		r.change("source", "", d.Source)
 		r.change("severity", "", d.Severity)
 		r.change("deadline", "", d.Deadline.String())
 		r.state = auditState{unit: d.UnitID, deadline: d.Deadline.String()}
@@ -287,6 +288,7 @@ func auditDerive(e events.Event, p events.Payload, st auditState) auditRecord {
 		r.change("period", "", d.Period)
 		r.change("start", "", d.Start.String())
 		r.change("end", "", d.End.String())
+		r.change("source", "", d.Source)
 		r.change("status", "", commitmentActive)
 		r.state = auditState{unit: d.UnitID, status: commitmentActive}
 	case events.CommitmentRevisedData:

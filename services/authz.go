@@ -30,6 +30,7 @@ import (
 //	commitment.revise, commitment.end         admin            the commitment's unit
 //	commitment.log_activity                   editor, admin    the commitment's unit
 //	cycle.open, cycle.close                   admin            the whole organisation
+//	cycle.carry_over                          admin            the whole organisation
 //	unit.register                             admin            the parent (a root unit: organisation)
 //	unit.rename, unit.retire                  admin            the unit
 //	unit.move                                 admin            the unit and the new parent
@@ -37,6 +38,14 @@ import (
 //	user.grant_role, user.revoke_role         admin            the role's unit_id
 //	user.issue_token                          admin            every scope the user holds a role on
 //	user.revoke_token                         admin, or the user themself, as for issue_token
+//	report.import                             what each entry's commands need, on the entry's unit:
+//	                                          editor or admin for an item (raise, assign, measures),
+//	                                          admin for a commitment; all checked before any is written
+//
+// An import asks no role of its own: it never lets anyone write what they
+// could not write command by command, and asks no more than that, so a
+// unit's editor can import the problems of their unit, and commitments
+// stay an administrator's, as commitment.make.
 //
 // Viewers may do nothing here. The system actor ("system", "system:<name>")
 // may do everything. An actor that is not a known user is CodeUnauthorized;

@@ -40,6 +40,7 @@ var retryable = map[string]bool{
 	events.LogActivity{}.CommandName():      true,
 	events.OpenCycle{}.CommandName():        true,
 	events.CloseCycle{}.CommandName():       true,
+	events.CarryOverCycle{}.CommandName():   true, // each item runs as item.carry_over
 	events.RegisterUnit{}.CommandName():     true,
 	events.RenameUnit{}.CommandName():       false,
 	events.MoveUnit{}.CommandName():         false,

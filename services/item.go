@@ -11,6 +11,7 @@ import (
 // itemState is what the command side must know of an item to decide on it.
 type itemState struct {
 	id        string
+	title     string
 	cycleID   string
 	unitID    string
 	ownerID   string
@@ -36,7 +37,7 @@ func evolveItem(s itemState, p events.Payload) itemState {
 	switch e := p.(type) {
 	case events.ItemRaisedData:
 		s = itemState{
-			id: e.ItemID, cycleID: e.CycleID, unitID: e.UnitID,
+			id: e.ItemID, title: e.Title, cycleID: e.CycleID, unitID: e.UnitID,
 			deadline: e.Deadline, status: events.StatusRaised,
 		}
 	case events.ItemAssignedData:
@@ -80,6 +81,10 @@ func evolveItem(s itemState, p events.Payload) itemState {
 		s.cycleID = e.ToCycleID
 	case events.ItemWithdrawnData:
 		s.status = events.StatusWithdrawn
+	case events.ItemTurnedYellowData, events.ItemTurnedRedData, events.ItemEscalatedData:
+		// The deadline watcher's record of time passing: colour derives
+		// from the deadline and the clock, so these change no state a
+		// command decides on.
 	}
 	return s
 }

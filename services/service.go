@@ -69,6 +69,9 @@ type Result struct {
 	// only, "token": the token text, shown this once and never stored (so
 	// an idempotent replay of user.issue_token cannot show it again).
 	Extra map[string]string `json:"extra,omitempty"`
+	// Detail is a bulk command's account of what it did
+	// (cycle.carry_over: events.CycleCarryOver); nil for the others.
+	Detail any `json:"detail,omitempty"`
 }
 
 // Service executes commands against an event store. It is safe for
@@ -136,6 +139,14 @@ func (s *Service) Execute(ctx context.Context, cmd events.Command, meta Meta) (R
 	}
 	if meta.CausationID == "" {
 		meta.CausationID = meta.CorrelationID
+	}
+	if c, ok := cmd.(events.CarryOverCycle); ok {
+		// Many streams, one job per item: see carryOverCycle.
+		return s.carryOverCycle(ctx, c, who, meta)
+	}
+	if c, ok := cmd.(events.ImportReport); ok {
+		// Many streams, one job per entry: see importReport.
+		return s.importReport(ctx, c, who, meta)
 	}
 	j, err := s.handle(ctx, cmd, who, meta)
 	if err != nil {

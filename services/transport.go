@@ -99,7 +99,15 @@ func (s *Service) executeWire(ctx context.Context, name string, data []byte) nat
 	if err != nil {
 		return natsx.CommandReply{Error: asError(err)}
 	}
-	return natsx.CommandReply{Stream: res.Stream, ID: res.ID, Revision: res.Revision, Position: res.Position, Events: res.Events, Extra: res.Extra}
+	rep := natsx.CommandReply{Stream: res.Stream, ID: res.ID, Revision: res.Revision, Position: res.Position, Events: res.Events, Extra: res.Extra}
+	if res.Detail != nil {
+		b, err := json.Marshal(res.Detail)
+		if err != nil {
+			return natsx.CommandReply{Error: events.Wrap(events.CodeInternal, err, "encode command detail")}
+		}
+		rep.Detail = b
+	}
+	return rep
 }
 
 func asError(err error) *events.Error {

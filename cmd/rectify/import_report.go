@@ -23,25 +23,28 @@ import (
 // reviewed draft and shows the commands confirming it would send.
 //
 //	rectify import report FILE [--json] [--out review.json [--force]]
-//	rectify import report --confirm review.json [--json]
+//	rectify import report --confirm review.json [--json] [--server URL --token-file FILE]
 //
 // The first form prints the draft (a table, or JSON with --json) and, with
 // --out, writes a review file: the draft plus the assignments to fill in
 // (cycle, unit, owners, deadlines, and per entry drop, accept, period,
 // target …; see report.Assignments). The second form checks a filled-in
-// review and prints the commands it turns into, with their idempotency
-// keys; it writes nothing yet: sending them to a running server is wired
-// where the CLI talks to the gateway (report.Apply does the sending).
+// review; with --server (or RECTIFY_SERVER) it sends it to a running
+// rectify as one report.import command and prints what was created,
+// without it it prints the commands the review turns into and how to send
+// them.
 func runImportReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("import report", stderr)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	out := fs.String("out", "", "write a review file (the draft and the assignments to fill in) to this path")
 	force := fs.Bool("force", false, "with --out: replace an existing review file")
-	confirm := fs.String("confirm", "", "check this filled-in review file and print the commands it would write")
+	confirm := fs.String("confirm", "", "check this filled-in review file; with --server, write it")
+	server := fs.String("server", envOr("RECTIFY_SERVER", ""), "with --confirm: the rectify to write to, e.g. http://127.0.0.1:8080 (RECTIFY_SERVER)")
+	tokenFile := fs.String("token-file", "", "with --server: a file holding the API token, e.g. data/admin.token (or the token itself in RECTIFY_TOKEN)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage:")
 		fmt.Fprintln(stderr, "  rectify import report FILE [--json] [--out review.json [--force]]")
-		fmt.Fprintln(stderr, "  rectify import report --confirm review.json [--json]")
+		fmt.Fprintln(stderr, "  rectify import report --confirm review.json [--json] [--server URL --token-file FILE]")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "FILE is a report as plain text: UTF-8, UTF-16 with a byte order mark, or GB18030.")
 		fs.PrintDefaults()
@@ -63,7 +66,17 @@ func runImportReport(ctx context.Context, args []string, stdout, stderr io.Write
 		if len(files) > 0 || *out != "" {
 			return usageError{"import report --confirm takes a review file only, no FILE or --out"}
 		}
-		return confirmReportReview(*confirm, *asJSON, stdout)
+		if *server == "" {
+			return confirmReportReview(*confirm, *asJSON, stdout)
+		}
+		token, err := apiToken(*tokenFile)
+		if err != nil {
+			return err
+		}
+		return sendReportReview(ctx, *server, token, *confirm, *asJSON, stdout)
+	}
+	if *tokenFile != "" {
+		return usageError{"--token-file goes with --confirm and --server"}
 	}
 	if len(files) != 1 {
 		return usageError{fmt.Sprintf("import report needs one FILE, got %d", len(files))}
@@ -118,28 +131,43 @@ func writeReportReview(path string, r report.Review, force bool) error {
 	return f.Close()
 }
 
-// confirmReportReview checks a review file and prints the commands it gives.
-func confirmReportReview(path string, asJSON bool, stdout io.Writer) error {
+// readReportReview reads a review file: its bytes, and the review.
+func readReportReview(path string) ([]byte, report.Review, error) {
+	var r report.Review
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, r, err
 	}
-	var r report.Review
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields() // a misspelt field would silently do nothing
 	if err := dec.Decode(&r); err != nil {
-		return fmt.Errorf("%s: %w", path, events.Wrap(events.CodeInvalid, err, "not a review file"))
+		return nil, r, fmt.Errorf("%s: %w", path, events.Wrap(events.CodeInvalid, err, "not a review file"))
+	}
+	return b, r, nil
+}
+
+// reviewProblems prints the problems err names, one a line, and returns
+// err with the file named.
+func reviewProblems(stdout io.Writer, path, what string, err error) error {
+	var e *events.Error
+	if errors.As(err, &e) && len(e.Fields) > 0 {
+		fmt.Fprintf(stdout, "%s %s:\n", path, what)
+		for _, f := range e.Fields {
+			fmt.Fprintf(stdout, "  %s: %s\n", f.Field, f.Problem)
+		}
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// confirmReportReview checks a review file and prints the commands it gives.
+func confirmReportReview(path string, asJSON bool, stdout io.Writer) error {
+	_, r, err := readReportReview(path)
+	if err != nil {
+		return err
 	}
 	steps, err := r.Draft.Commands(r.Assign)
 	if err != nil {
-		var e *events.Error
-		if errors.As(err, &e) && len(e.Fields) > 0 {
-			fmt.Fprintf(stdout, "%s is not ready to confirm:\n", path)
-			for _, f := range e.Fields {
-				fmt.Fprintf(stdout, "  %s: %s\n", f.Field, f.Problem)
-			}
-		}
-		return fmt.Errorf("%s: %w", path, err)
+		return reviewProblems(stdout, path, "is not ready to confirm", err)
 	}
 	if asJSON {
 		return writeReportJSON(stdout, steps)
@@ -150,7 +178,8 @@ func confirmReportReview(path string, asJSON bool, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Entry, s.Name, reportClip(reportStepText(s.Command), 36), s.Key)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\n%d commands would be written. Nothing was sent: confirming against a running server is not wired yet.\n", len(steps))
+	fmt.Fprintf(stdout, "\n%d commands would be written. Nothing was sent; to write them as one import, run\n"+
+		"  rectify import report --confirm %s --server http://127.0.0.1:8080 --token-file data/admin.token\n", len(steps), path)
 	return nil
 }
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"rectify/events"
 	"rectify/services/report"
@@ -142,5 +144,105 @@ func TestImportReportUsage(t *testing.T) {
 	}
 	if _, err := runImport(t, "--confirm", "r.json", "a.txt"); exitCode(err) != 2 {
 		t.Errorf("--confirm with FILE: %v", err)
+	}
+}
+
+// TestImportReportConfirmAgainstServer sends a review to a running
+// rectify: the import is written once, a second run of the same command
+// writes nothing, and the items are in the ledger.
+func TestImportReportConfirmAgainstServer(t *testing.T) {
+	a, dataDir := MustServe(t)
+	send(t, a, events.RegisterUnit{UnitID: "xihu", Name: "西湖社区党委", Kind: events.UnitCommunity}, "u-xihu")
+	send(t, a, events.OpenCycle{CycleID: "2019", Name: "2019年度述职评议", Year: 2019, Kind: events.CycleAnnualReview,
+		Start: events.MustDate("2019-01-01"), End: events.MustDate("2019-12-31")}, "c-2019")
+	dir := t.TempDir()
+	review := filepath.Join(dir, "review.json")
+	if out, err := runImport(t, reportSample("xihu_2019_gb18030.txt"), "--out", review); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var r report.Review
+	b, err := os.ReadFile(review)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Assign.CycleID, r.Assign.UnitID, r.Assign.OwnerName = "2019", "xihu", "王书记"
+	for i, e := range r.Assign.Entries {
+		switch e.Key {
+		case "u1", "u2", "c7", "c8":
+			r.Assign.Entries[i].Drop = true
+		case "c5", "c6":
+			r.Assign.Entries[i].Accept = true
+		}
+	}
+	if b, err = json.Marshal(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(review, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	server := "http://" + a.gw.Addr()
+	token := filepath.Join(dataDir, "admin.token")
+	// The gateway knows the token once the access view has it.
+	tok, err := os.ReadFile(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, _, body := httpDo(t, "GET", server+"/api/v1/me", strings.TrimSpace(string(tok)), "", nil)
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway never accepted the admin token: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond) // poll pacing
+	}
+
+	out, err := runImport(t, "--confirm", review, "--server", server, "--token-file", token)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"Imported " + review + " into cycle 2019: 3 items,", "p1 item", "理论学习不够深入系统", "c6 commitment", server + "/#/items/"} {
+		if !strings.Contains(squeeze(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	head, err := a.store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The same command again (a retry after a lost answer), then with the
+	// server and token from the environment: the same ids, nothing written.
+	again, err := runImport(t, "--confirm", review, "--server", server, "--token-file", token)
+	if err != nil || again != out {
+		t.Errorf("second run: %v\n%s\nfirst:\n%s", err, again, out)
+	}
+	t.Setenv("RECTIFY_TOKEN", string(tok))
+	t.Setenv("RECTIFY_SERVER", server)
+	if third, err := runImport(t, "--confirm", review, "--json"); err != nil || !strings.Contains(third, `"import_key":"review-`) {
+		t.Errorf("third run, from the environment: %v\n%s", err, third)
+	}
+	if now, err := a.store.Head(context.Background()); err != nil || now != head {
+		t.Errorf("the repeated import moved the store from %d to %d (%v)", head, now, err)
+	}
+
+	// A review the server refuses is reported entry by entry.
+	r.Assign.UnitID = "nowhere"
+	r.Assign.ImportKey = "another"
+	b, _ = json.Marshal(r)
+	if err := os.WriteFile(review, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runImport(t, "--confirm", review, "--server", server, "--token-file", token)
+	if events.ErrorCode(err) != events.CodeInvalid || !strings.Contains(out, "p1.unit_id: no such unit") {
+		t.Errorf("a refused review: %v\n%s", err, out)
+	}
+	if _, err := runImport(t, "--confirm", review, "--server", server, "--token-file", filepath.Join(dir, "none")); err == nil {
+		t.Error("a missing token file is no error")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"rectify/services/eventstore/embedded"
 	"rectify/services/natsx"
 	"rectify/services/relay"
+	"rectify/services/watcher"
 )
 
 // serveConfig is everything `rectify serve` can be told.
@@ -48,6 +50,13 @@ type serveConfig struct {
 	QueryWait        time.Duration // RECTIFY_QUERY_WAIT
 	ShutdownTimeout  time.Duration // RECTIFY_SHUTDOWN_TIMEOUT
 	CORSOrigins      []string      // RECTIFY_CORS_ORIGINS
+
+	// The deadline watcher; zero values mean the watcher's defaults.
+	Watch         bool          // RECTIFY_WATCH: run it in this process
+	WatchInterval time.Duration // RECTIFY_WATCH_INTERVAL
+	YellowDays    int           // RECTIFY_YELLOW_DAYS
+	HeadDays      int           // RECTIFY_ESCALATE_HEAD_DAYS
+	CommitteeDays int           // RECTIFY_ESCALATE_COMMITTEE_DAYS
 }
 
 func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, error) {
@@ -66,12 +75,19 @@ func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, erro
 	fs.DurationVar(&c.QueryWait, "query-wait", gateway.DefaultQueryWait, "longest a read waits for a view to reach its min_position before answering 503")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM, longest wait for HTTP requests in flight to finish")
 	fs.Var((*listFlag)(&c.CORSOrigins), "cors-origins", "comma-separated origins browsers may call the API from; empty sends no CORS headers")
+	fs.BoolVar(&c.Watch, "watch", true, "run the deadline watcher, which records items turning yellow and red and escalates overdue ones")
+	fs.DurationVar(&c.WatchInterval, "watch-interval", watcher.DefaultInterval, "time between the deadline watcher's passes; the first comes one interval after start")
+	fs.IntVar(&c.YellowDays, "yellow-days", watcher.DefaultYellowDays, "an unfinished item turns yellow this many days before its deadline")
+	fs.IntVar(&c.HeadDays, "escalate-head-days", watcher.DefaultHeadDays, "days overdue before the unit's head is reminded (the owner is, the first day)")
+	fs.IntVar(&c.CommitteeDays, "escalate-committee-days", watcher.DefaultCommitteeDays, "days overdue before the committee is reminded")
 	fs.BoolVar(&c.Demo, "demo", false, "on a fresh data directory, first fill it with a realistic sample in Chinese (a committee, its communities, a year of items and commitments)")
 	for flagName, env := range map[string]string{
 		"data": "RECTIFY_DATA", "nats-url": natsx.EnvURL, "nats-host": "RECTIFY_NATS_HOST", "nats-port": "RECTIFY_NATS_PORT",
 		"replica": "RECTIFY_REPLICA", "log-level": "RECTIFY_LOG_LEVEL", "addr": "RECTIFY_ADDR",
 		"max-body": "RECTIFY_MAX_BODY", "max-evidence": "RECTIFY_MAX_EVIDENCE", "request-timeout": "RECTIFY_REQUEST_TIMEOUT",
 		"query-wait": "RECTIFY_QUERY_WAIT", "shutdown-timeout": "RECTIFY_SHUTDOWN_TIMEOUT", "cors-origins": "RECTIFY_CORS_ORIGINS",
+		"watch": "RECTIFY_WATCH", "watch-interval": "RECTIFY_WATCH_INTERVAL", "yellow-days": "RECTIFY_YELLOW_DAYS",
+		"escalate-head-days": "RECTIFY_ESCALATE_HEAD_DAYS", "escalate-committee-days": "RECTIFY_ESCALATE_COMMITTEE_DAYS",
 	} {
 		fs.bind(flagName, env)
 	}
@@ -84,10 +100,16 @@ func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, erro
 	}{
 		{"max-body", c.MaxBodyBytes > 0}, {"max-evidence", c.MaxEvidenceBytes > 0}, {"request-timeout", c.RequestTimeout > 0},
 		{"query-wait", c.QueryWait > 0}, {"shutdown-timeout", c.ShutdownTimeout > 0},
+		{"watch-interval", c.WatchInterval > 0}, {"yellow-days", c.YellowDays > 0},
 	} {
 		if !d.ok {
 			return c, usageError{fmt.Sprintf("-%s must be greater than zero", d.name)}
 		}
+	}
+	// The owner is reminded on the first day overdue; each later step
+	// comes later.
+	if c.HeadDays < 2 || c.CommitteeDays <= c.HeadDays {
+		return c, usageError{"-escalate-head-days must be at least 2, and -escalate-committee-days greater than it"}
 	}
 	return c, nil
 }
@@ -130,6 +152,7 @@ type app struct {
 	relay  *relay.Relay
 	gw     *gateway.Server
 	views  []*projections.Runner
+	watch  *watcher.Watcher // nil when the watcher runs elsewhere
 	closed sync.Once
 }
 
@@ -203,6 +226,11 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout i
 		}
 		a.views = append(a.views, r)
 	}
+	if cfg.Watch {
+		if a.watch, err = newWatcher(cfg, a.store, logger); err != nil {
+			return nil, err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	a.registerLag(reg)
 	a.gw = gateway.New(gateway.Config{
@@ -215,6 +243,21 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout i
 	}
 	fmt.Fprintf(stdout, "rectify: serving http://%s (API under /api/v1, OpenAPI at /api/openapi.json)\n", a.gw.Addr())
 	return a, nil
+}
+
+// newWatcher makes the deadline watcher of cfg. It watches the store this
+// process owns: it reads the items from the store itself, the one copy
+// that is never behind (see package watcher).
+func newWatcher(cfg serveConfig, store *embedded.Store, logger *slog.Logger) (*watcher.Watcher, error) {
+	opts := watcher.Options{Interval: cfg.WatchInterval, YellowDays: cfg.YellowDays, Logger: logger.With("component", "watcher")}
+	if cfg.HeadDays != 0 || cfg.CommitteeDays != 0 {
+		opts.Steps = watcher.Ladder(cmp.Or(cfg.HeadDays, watcher.DefaultHeadDays), cmp.Or(cfg.CommitteeDays, watcher.DefaultCommitteeDays))
+	}
+	w, err := watcher.New(store, opts)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("deadline watcher: %v", err)}
+	}
+	return w, nil
 }
 
 // registerLag puts the relay's and every view's lag on /metrics.
@@ -319,6 +362,9 @@ func (a *app) Run(ctx context.Context) error {
 		return a.cmds.ServeNATS(ctx, a.nc, a.log.With("component", "commands"))
 	})
 	goRun(roles, "relay", a.relay.Run)
+	if a.watch != nil {
+		goRun(roles, "watcher", a.watch.Run)
+	}
 	for _, r := range a.views {
 		goRun(roles, "projection "+r.Name(), func(ctx context.Context) error { return r.Consume(ctx, a.js, projections.ConsumeOptions{}) })
 	}

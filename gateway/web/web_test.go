@@ -11,6 +11,7 @@ import (
 	"rectify/events"
 	"rectify/gateway/web"
 	"rectify/projections/query"
+	"rectify/services/report"
 )
 
 // langs are the dashboard's languages; i18n.js lists the same.
@@ -88,12 +89,15 @@ func dynamicKeys() map[string][]string {
 		"event":    events.Types(),
 		"error":    append(codes, "network"), // network: the client's own, for a failed fetch
 		"mstate":   str("planned", "completed"),
-		"nav":      str("overview", "ledger", "commitments", "rankings", "activity", "signin"),
+		"nav":      str("overview", "ledger", "commitments", "rankings", "activity", "signin", "import"),
+		// Why the report import left a line out (report.SkippedLine).
+		"skip": str(report.ReasonPageNumber, report.ReasonURL, report.ReasonContact, report.ReasonAdvertising,
+			report.ReasonWatermark, report.ReasonRepeated, report.ReasonDecoration, report.ReasonUnreadable, report.ReasonClosing),
 		// The fields an audit entry may name (query.FieldChange), measure
 		// and evidence without their ids.
 		"field": str("status", "deadline", "unit", "owner", "owner_name", "percent", "cycle", "title", "category",
 			"severity", "name", "kind", "parent", "person", "activity", "target", "period", "start", "end", "ended_on",
-			"count", "occurred_on", "measure", "evidence", "role", "token", "reason"),
+			"count", "occurred_on", "measure", "evidence", "role", "token", "reason", "source"),
 	}
 }
 

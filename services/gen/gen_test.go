@@ -155,12 +155,17 @@ func TestHistoryReplaysThroughCommandSide(t *testing.T) {
 		t.Errorf("replayed %d events, Count says %d", n, gen.Count(cfg))
 	}
 	for _, typ := range events.Types() {
-		if !types[typ] {
+		if !types[typ] && !recordedByWatcher[typ] {
 			t.Errorf("the replayed history has no %s", typ)
 		}
 	}
 	t.Logf("%d events replayed through the command side", n)
 }
+
+// recordedByWatcher are the event types no command writes: the deadline
+// watcher (services/watcher) records them as time passes. The generator
+// does not make them up, and the command side cannot replay them.
+var recordedByWatcher = map[string]bool{events.ItemTurnedYellow: true, events.ItemTurnedRed: true, events.ItemEscalated: true}
 
 // legal lists, for each item event, the statuses it may happen in and the
 // status it leaves: the lifecycle of DESIGN.md, written out independently
@@ -297,7 +302,7 @@ func TestHistoryShape(t *testing.T) {
 			perType[events.CommitmentMade], cfg.Units, cfg.Items, cfg.Commitments)
 	}
 	for _, typ := range events.Types() {
-		if perType[typ] == 0 {
+		if perType[typ] == 0 && !recordedByWatcher[typ] {
 			t.Errorf("no %s event", typ)
 		}
 	}

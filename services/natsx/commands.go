@@ -30,7 +30,10 @@ type CommandReply struct {
 	Position uint64            `json:"position"`
 	Events   int               `json:"events"`
 	Extra    map[string]string `json:"extra,omitempty"`
-	Error    *events.Error     `json:"error,omitempty"`
+	// Detail is a bulk command's account of what it did, one JSON value
+	// per command (cycle.carry_over: events.CycleCarryOver).
+	Detail json.RawMessage `json:"detail,omitempty"`
+	Error  *events.Error   `json:"error,omitempty"`
 }
 
 // SendCommand sends one command over NATS request/reply and waits for the

@@ -428,3 +428,50 @@ func orDate(d, def events.Date) events.Date {
 	}
 	return d
 }
+
+// Import turns a reviewed draft into the one command that writes it,
+// events.ImportReport: the steps of Commands grouped by entry, each item
+// with its owner and measures. It fails as Commands does, naming every
+// problem; the command side then checks the entries against the ledger
+// (units, cycle, roles) before it writes any.
+func (d Draft) Import(a Assignments) (events.ImportReport, error) {
+	steps, err := d.Commands(a)
+	if err != nil {
+		return events.ImportReport{}, err
+	}
+	return ImportOf(a.CycleID, steps), nil
+}
+
+// ImportOf groups the steps of a confirmed review into an ImportReport
+// for cycleID. Steps come in Commands' order: each item's raise before its
+// assignment and measures.
+func ImportOf(cycleID string, steps []Step) events.ImportReport {
+	imp := events.ImportReport{CycleID: cycleID}
+	items := map[string]int{} // item id -> index in imp.Items
+	for _, s := range steps {
+		switch c := s.Command.(type) {
+		case events.RaiseItem:
+			items[c.ItemID] = len(imp.Items)
+			imp.Items = append(imp.Items, events.ImportItem{
+				Entry: s.Entry, ItemID: c.ItemID, UnitID: c.UnitID, Title: c.Title, Description: c.Description,
+				Category: c.Category, Source: c.Source, Severity: c.Severity, Deadline: c.Deadline,
+			})
+		case events.AssignItem:
+			if i, ok := items[c.ItemID]; ok {
+				imp.Items[i].OwnerID, imp.Items[i].OwnerName = c.OwnerID, c.OwnerName
+			}
+		case events.PlanMeasure:
+			if i, ok := items[c.ItemID]; ok {
+				imp.Items[i].Measures = append(imp.Items[i].Measures, events.ImportMeasure{
+					Entry: s.Entry, MeasureID: c.MeasureID, Text: c.Text, OwnerID: c.OwnerID, OwnerName: c.OwnerName, Due: c.Due,
+				})
+			}
+		case events.MakeCommitment:
+			imp.Commitments = append(imp.Commitments, events.ImportCommitment{
+				Entry: s.Entry, CommitmentID: c.CommitmentID, UnitID: c.UnitID, PersonID: c.PersonID, PersonName: c.PersonName,
+				Title: c.Title, Activity: c.Activity, Target: c.Target, Period: c.Period, Start: c.Start, End: c.End, Source: c.Source,
+			})
+		}
+	}
+	return imp
+}

@@ -373,3 +373,52 @@ func TestCommandsRefusesAnUnfinishedReview(t *testing.T) {
 		t.Errorf("another cycle reuses ids or keys: %v", err)
 	}
 }
+
+// TestImportWritesTheReviewedDraftInOneCommand: Import makes the one
+// report.import command of a review, and the command side writes what the
+// steps of Commands would, replaying it on a retry.
+func TestImportWritesTheReviewedDraftInOneCommand(t *testing.T) {
+	l := MustOpenLedger(t)
+	ctx := context.Background()
+	r := reviewedDongfeng(t)
+	imp, err := r.Draft.Import(r.Assign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := r.Draft.Commands(r.Assign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imp.Items) != 2 || len(imp.Items[0].Measures) != 2 || len(imp.Items[1].Measures) != 3 || len(imp.Commitments) != 8 ||
+		imp.Items[1].OwnerName != "王芳" || imp.CycleID != "2019" {
+		t.Fatalf("import %+v", imp)
+	}
+	meta := services.Meta{Actor: services.AdminUserID, IdempotencyKey: "review-dongfeng"}
+	res, err := l.svc.Execute(ctx, imp, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != len(steps) || len(l.written(t)) != len(steps) {
+		t.Errorf("%d events in the reply, %d written; want one per step: %d", res.Events, len(l.written(t)), len(steps))
+	}
+	for _, s := range steps {
+		var id string
+		switch c := s.Command.(type) {
+		case events.RaiseItem:
+			id = c.ItemID
+		case events.PlanMeasure:
+			id = c.MeasureID
+		case events.MakeCommitment:
+			id = c.CommitmentID
+		default:
+			continue
+		}
+		if res.Extra[s.Entry] != id {
+			t.Errorf("entry %s created %q, want %q", s.Entry, res.Extra[s.Entry], id)
+		}
+	}
+	again, err := l.svc.Execute(ctx, imp, meta)
+	if err != nil || !reflect.DeepEqual(again, res) || len(l.written(t)) != len(steps) {
+		t.Errorf("retry: %+v, %v", again, err)
+	}
+}

@@ -16,7 +16,10 @@
 //  3. Draft.Commands checks the review and returns the Steps (RaiseItem,
 //     AssignItem, PlanMeasure, MakeCommitment) with an idempotency key
 //     each; Apply runs them through any executor, and running it again
-//     finishes an import that was cut off.
+//     finishes an import that was cut off. Draft.Import groups the same
+//     steps into the one events.ImportReport command that the gateway and
+//     the CLI send: the command side checks every entry before it writes
+//     any, under one idempotency key.
 //
 // The package does no I/O of its own beyond reading the report it is
 // given, and imports only the domain package and golang.org/x/text.

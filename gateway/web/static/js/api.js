@@ -121,6 +121,13 @@ export async function post(path, body, key) {
   });
 }
 
+// postBody sends a body that is no command (a report to read into a
+// draft): a FormData, or text of contentType. It writes nothing, so it
+// carries no idempotency key.
+export async function postBody(path, body, contentType) {
+  return send(path, { method: 'POST', headers: headers(contentType ? { 'Content-Type': contentType } : {}), body });
+}
+
 // upload sends a multipart command (evidence) with its idempotency key.
 export async function upload(path, form, key) {
   return send(path, { method: 'POST', headers: headers({ 'Idempotency-Key': key }), body: form });

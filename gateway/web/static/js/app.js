@@ -12,7 +12,7 @@ import { h, replace } from './dom.js';
 import { initI18n, setLang, currentLang, onLangChange, t, tOr } from './i18n.js';
 import * as api from './api.js';
 import { Live } from './live.js';
-import { session, loadSession, refreshTree, clearSession } from './session.js';
+import { session, loadSession, refreshTree, clearSession, isAdmin } from './session.js';
 import { errorBox } from './widgets.js';
 import * as signin from './pages/signin.js';
 import * as overview from './pages/overview.js';
@@ -21,6 +21,7 @@ import * as item from './pages/item.js';
 import * as commitments from './pages/commitments.js';
 import * as rankings from './pages/rankings.js';
 import * as activity from './pages/activity.js';
+import * as importReport from './pages/import.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -49,11 +50,11 @@ function route() {
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   if (parts.length === 0) return { name: 'overview', params: {}, query: q };
   if (parts[0] === 'items' && parts[1]) return { name: 'item', params: { id: parts[1] }, query: q };
-  const known = { signin: 1, ledger: 1, commitments: 1, rankings: 1, activity: 1 };
+  const known = { signin: 1, ledger: 1, commitments: 1, rankings: 1, activity: 1, import: 1 };
   return { name: known[parts[0]] ? parts[0] : 'overview', params: {}, query: q };
 }
 
-const PAGES = { signin, overview, ledger, item, commitments, rankings, activity };
+const PAGES = { signin, overview, ledger, item, commitments, rankings, activity, import: importReport };
 
 function render() {
   const r = route();
@@ -84,6 +85,8 @@ function showChrome(on) {
   liveEl.hidden = !on;
   who.hidden = !on;
   signoutBtn.hidden = !on;
+  // The report import writes commitments, an administrator's work.
+  nav.querySelector('a[data-route="import"]').hidden = !(on && isAdmin());
   if (on && session.me) {
     const roles = (session.me.roles || []).map((g) => tOr(`role.${g.role}`, g.role));
     who.textContent = `${session.me.name || session.me.user_id}${roles.length ? ` · ${[...new Set(roles)].join('、')}` : ''}`;

@@ -88,6 +88,13 @@ export function unitsWhere(action) {
   return session.units.filter((u) => !u.retired && can(action, u.id));
 }
 
+// isAdmin reports whether the caller is an administrator anywhere: the
+// report import is offered to administrators (the server still checks
+// each entry's unit).
+export function isAdmin() {
+  return ((session.me && session.me.roles) || []).some((g) => g.role === 'admin');
+}
+
 export function unitName(id) {
   const u = session.unitById.get(id);
   return u ? u.name : id;
