@@ -672,10 +672,15 @@ const MaxImportEntries = 500
 // writes the entries one after another, each item with its assignment
 // and measures in one atomic append; a retry with the same idempotency
 // key finishes an import that was cut off and writes nothing twice.
+//
+// With DryRun the command side makes the same checks against the current
+// state and the actor's roles, reports the ids the entries would get, and
+// writes nothing (the ledger import's dry run).
 type ImportReport struct {
 	CycleID     string             `json:"cycle_id"`
 	Items       []ImportItem       `json:"items,omitempty"`
 	Commitments []ImportCommitment `json:"commitments,omitempty"`
+	DryRun      bool               `json:"dry_run,omitempty"`
 }
 
 // ImportItem is one item of an import: what RaiseItem takes, an optional

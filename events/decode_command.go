@@ -24,6 +24,7 @@ func newCommandRegistry() map[string]reflect.Type {
 		RegisterUnit{}, RenameUnit{}, MoveUnit{}, RetireUnit{},
 		CreateUser{}, GrantRole{}, RevokeRole{}, IssueToken{}, RevokeToken{},
 		ImportReport{},
+		DraftRuleset{}, ReviseRuleset{}, PublishRuleset{}, PublishAssessment{},
 	}
 	m := make(map[string]reflect.Type, len(all))
 	for _, c := range all {

@@ -43,6 +43,12 @@ const (
 	UserRoleRevoked  = "rectify.user.role_revoked"
 	UserTokenIssued  = "rectify.user.token_issued"
 	UserTokenRevoked = "rectify.user.token_revoked"
+
+	RulesetDrafted   = "rectify.ruleset.drafted"
+	RulesetRevised   = "rectify.ruleset.revised"
+	RulesetPublished = "rectify.ruleset.published"
+
+	AssessmentPublished = "rectify.assessment.published"
 )
 
 // Stream categories: the part of a stream name before the first '-'. A
@@ -53,6 +59,8 @@ const (
 	CategoryItem       = "item"
 	CategoryCommitment = "commitment"
 	CategoryUser       = "user"
+	CategoryRuleset    = "ruleset"
+	CategoryAssessment = "assessment"
 )
 
 // StreamPrefix returns "<category>-", the prefix every stream of category
@@ -67,6 +75,13 @@ func UnitStream(id string) string       { return CategoryUnit + "-" + id }
 func ItemStream(id string) string       { return CategoryItem + "-" + id }
 func CommitmentStream(id string) string { return CategoryCommitment + "-" + id }
 func UserStream(id string) string       { return CategoryUser + "-" + id }
+func RulesetStream(id string) string    { return CategoryRuleset + "-" + id }
+
+// AssessmentStream names the stream of the published results of one
+// period: "assessment-month-2024-05-01".
+func AssessmentStream(kind string, start Date) string {
+	return CategoryAssessment + "-" + AssessmentID(kind, start)
+}
 
 // ParseStream splits "item-42" into its category and aggregate id. ok is
 // false when the name is not "<known category>-<valid id>".
@@ -76,7 +91,8 @@ func ParseStream(stream string) (category, id string, ok bool) {
 		return "", "", false
 	}
 	switch category {
-	case CategoryCycle, CategoryUnit, CategoryItem, CategoryCommitment, CategoryUser:
+	case CategoryCycle, CategoryUnit, CategoryItem, CategoryCommitment, CategoryUser,
+		CategoryRuleset, CategoryAssessment:
 		return category, id, true
 	}
 	return "", "", false

@@ -81,6 +81,11 @@ func newRegistry() map[string]*registration {
 	add(UserRoleRevokedData{}, 1)
 	add(UserTokenIssuedData{}, 1)
 	add(UserTokenRevokedData{}, 1)
+
+	add(RulesetDraftedData{}, 1)
+	add(RulesetRevisedData{}, 1)
+	add(RulesetPublishedData{}, 1)
+	add(AssessmentPublishedData{}, 1)
 	return r
 }
 

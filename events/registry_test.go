@@ -52,6 +52,13 @@ func samplePayloads() []Payload {
 		UserRoleRevokedData{UserID: "lisi", Role: RoleEditor, UnitID: "c1", Reason: "调离"},
 		UserTokenIssuedData{UserID: "lisi", TokenID: "t1", SHA256: strings.Repeat("cd", 32), Label: "手机", ExpiresAt: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)},
 		UserTokenRevokedData{UserID: "lisi", TokenID: "t1", Reason: "手机丢失"},
+		RulesetDraftedData{RulesetID: "r1", Name: "2019年月度考核细则", Rules: DefaultScoringRules()},
+		RulesetRevisedData{RulesetID: "r1", OldName: "2019年月度考核细则", NewName: "2019年考核细则（修订）", OldRules: DefaultScoringRules(),
+			NewRules: ScoringRules{Base: 100, ItemClosed: 2.5, ItemOnTime: 1, ItemOverdue: -1.5, ItemReopened: -3, PeriodMet: 1, PeriodMissed: -2, Rollup: RollupAverage},
+			Reason:   "逾期扣分过重"},
+		RulesetPublishedData{RulesetID: "r1", Version: 2, Name: "2019年考核细则（修订）", Rules: DefaultScoringRules(), Note: "经工委会议通过"},
+		AssessmentPublishedData{AssessmentID: "month-2019-03-01", Kind: PeriodMonth, PeriodStart: d("2019-03-01"), PeriodEnd: d("2019-03-31"),
+			Version: 2, RulesetID: "r1", RulesetVersion: 2, Position: 4711, Digest: strings.Repeat("ef", 32), Note: "补录走访记录后更正"},
 	}
 }
 
@@ -71,8 +78,8 @@ func TestEveryEventTypeIsRegisteredAndSampled(t *testing.T) {
 			t.Errorf("type %s is not namespaced", name)
 		}
 	}
-	if len(Types()) != 31 {
-		t.Errorf("%d types registered, want 31", len(Types()))
+	if len(Types()) != 35 {
+		t.Errorf("%d types registered, want 35", len(Types()))
 	}
 }
 

@@ -86,6 +86,11 @@ var commandNeeds = map[string]need{
 	"user.revoke_role":        needAdmin,
 	"user.issue_token":        needAdmin,
 	"user.revoke_token":       {roles: []string{events.RoleAdmin}, self: "user_id"},
+	// Rule sets and published results are the whole organisation's.
+	"ruleset.draft":      {roles: []string{events.RoleAdmin}, org: true},
+	"ruleset.revise":     {roles: []string{events.RoleAdmin}, org: true},
+	"ruleset.publish":    {roles: []string{events.RoleAdmin}, org: true},
+	"assessment.publish": {roles: []string{events.RoleAdmin}, org: true},
 	// An import needs what its entries' commands need on their units
 	// (editor for items, admin for commitments): an editor may try.
 	"report.import": needEditor,

@@ -139,6 +139,10 @@ func TestEveryCommandRoute(t *testing.T) {
 	tested["/api/v1/items/:id/evidence"] = true     // TestEvidence
 	tested["/api/v1/cycles/:id/carry-over"] = true  // TestCarryOverCycleOverHTTP
 	tested["/api/v1/imports/report/confirm"] = true // TestImportReportOverHTTP
+	tested["/api/v1/imports/ledger"] = true         // TestLedgerExportImport
+	for _, p := range []string{"/api/v1/rulesets", "/api/v1/rulesets/:id/revise", "/api/v1/rulesets/:id/publish", "/api/v1/assessments/publications"} {
+		tested[p] = true // TestAssessmentsOverHTTP
+	}
 	for _, rt := range routeTable() {
 		if rt.command != nil && !tested[rt.path] {
 			t.Errorf("command route %s %s is not exercised", rt.method, rt.path)

@@ -461,6 +461,27 @@ func TestDashboardInBrowser(t *testing.T) {
 		ad.screenshot(t, "ledger-filtered")
 	})
 
+	t.Run("an administrator checks a ledger file and sees each bad row", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "台账.csv")
+		csv := "整改事项,责任单位,整改时限\n新发现的问题,东风社区党委,2030-02-30\n网格员队伍不稳定,东风社区党委,2030-06-30\n"
+		if err := os.WriteFile(path, []byte(csv), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ad.goTo(t, "#/ledger")
+		ad.waitFor(t, "the import panel", `document.querySelector('#ledger-import')`)
+		ad.do(t, "open it, choose the file and the cycle",
+			chromedp.Click(chromedp.CSS("#ledger-import > summary")),
+			chromedp.SetUploadFiles(chromedp.CSS("#ledger-file"), []string{path}),
+			chromedp.SetValue(chromedp.CSS("#ledger-import-cycle"), "y-cur"),
+			chromedp.Click(chromedp.CSS("#ledger-import-check")))
+		ad.waitFor(t, "the problem of row 2 in a table",
+			`(() => { const t = document.querySelector('table.import-problems'); return t && t.innerText.includes('整改时限') && t.innerText.includes('C2'); })()`)
+		if eval[bool](t, ad, `document.querySelector('#ledger-import-confirm').disabled`) == false {
+			t.Errorf("a file with a bad row can be imported")
+		}
+		ad.screenshot(t, "ledger-import-problems")
+	})
+
 	t.Run("an item shows its timeline and the time slider shows its past", func(t *testing.T) {
 		ad.goTo(t, "#/items/"+working.ID)
 		ad.waitFor(t, "the item's timeline", `document.querySelectorAll('#timeline-list li.entry').length >= 3`)
@@ -720,6 +741,24 @@ func TestDashboardInBrowser(t *testing.T) {
 			document.querySelector('#timeline-list') && document.querySelector('#timeline-list').innerText.includes('述职报告《beiyuan_2019_noise.txt》第17行')`)
 	})
 
+	t.Run("the rankings show the quarter with movements, and the month published as reported", func(t *testing.T) {
+		ad.goTo(t, "#/rankings")
+		ad.waitFor(t, "ranking, monthly scores and weekly summary", `document.querySelectorAll('#asm-ranking table.ranking tbody tr').length > 3 &&
+			document.querySelectorAll('#asm-ranking .move').length > 3 && document.querySelector('#asm-monthly table.monthly') && document.querySelector('#asm-weekly table.weekly')`)
+		ad.do(t, "publish the month", chromedp.Click(chromedp.CSS(`details[data-action="publish-assessment"] > summary`)),
+			chromedp.Click(chromedp.CSS(`form[data-action="publish-assessment"] button[type="submit"]`)))
+		ad.waitFor(t, "the month as reported, reproduced", `document.querySelector('#asm-published .asm-pub[data-kind="month"] table.side-by-side') &&
+			document.querySelector('#asm-published').innerText.includes('复算一致')`)
+		ad.do(t, "revise the draft and preview it", chromedp.Click(chromedp.CSS(`details[data-action="revise-ruleset"] > summary`)),
+			chromedp.SetValue(chromedp.CSS(`form[data-action="revise-ruleset"] [name="rules.base"]`), "90"),
+			chromedp.SendKeys(chromedp.CSS(`form[data-action="revise-ruleset"] [name="reason"]`), "基础分调整为90分"),
+			chromedp.Click(chromedp.CSS(`form[data-action="revise-ruleset"] button[type="submit"]`)))
+		ad.waitFor(t, "the draft changed", `document.querySelector('#asm-admin').textContent.includes('草稿有尚未发布的修改')`)
+		ad.do(t, "preview", chromedp.Click(chromedp.CSS(`#asm-preview-run`)))
+		ad.waitFor(t, "the preview, 10 points down", `document.querySelector('#asm-preview table.preview') && document.querySelector('#asm-preview').innerText.includes('-10')`)
+		ad.screenshot(t, "rankings")
+	})
+
 	t.Run("a phone-width screen has no horizontal overflow", func(t *testing.T) {
 		ph := br.tab("phone")
 		ph.do(t, "a 375 px wide screen", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile, chromedp.EmulatePortrait))
@@ -729,7 +768,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			{"#/ledger", `document.querySelectorAll('table.ledger tbody tr').length > 0`},
 			{"#/items/" + working.ID, `document.querySelectorAll('#timeline-list li.entry').length > 0 && document.querySelector('#asof-state [data-status]')`},
 			{"#/commitments", `document.querySelectorAll('#grid .c-row').length > 0`},
-			{"#/rankings", `document.querySelector('#rank-progress table')`},
+			{"#/rankings", `document.querySelector('#asm-ranking table')`},
 			{"#/activity", `document.querySelectorAll('#feed li.entry').length > 0`},
 			{"#/import", `document.querySelector('#import-file')`},
 		}

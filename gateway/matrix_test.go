@@ -209,6 +209,19 @@ func matrixCommands() []matrixCommand {
 		{name: "cycle.carry_over", roles: admins, org: true, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
 			return matrixCall{path: "/api/v1/cycles/y2024/carry-over", body: map[string]any{"to_cycle_id": "y2025", "dry_run": true}}
 		}},
+		// Rule sets and publications are the whole organisation's.
+		{name: "ruleset.draft", roles: admins, org: true, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
+			return matrixCall{path: "/api/v1/rulesets", body: map[string]any{"name": "考核细则", "rules": events.DefaultScoringRules()}}
+		}},
+		{name: "ruleset.revise", roles: admins, org: true, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
+			return matrixCall{path: "/api/v1/rulesets/rs1/revise", body: map[string]any{"rules": events.DefaultScoringRules(), "reason": "修订"}}
+		}},
+		{name: "ruleset.publish", roles: admins, org: true, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
+			return matrixCall{path: "/api/v1/rulesets/rs1/publish", body: map[string]any{}}
+		}},
+		{name: "assessment.publish", roles: admins, org: true, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
+			return matrixCall{path: "/api/v1/assessments/publications", body: map[string]any{"kind": "month", "period": "2024-03-01"}}
+		}},
 		// An import of problems only needs what raising them needs.
 		{name: "report.import", roles: editors, call: func(tb testing.TB, m *matrixStack, unit string) matrixCall {
 			return matrixCall{path: "/api/v1/imports/report/confirm", body: reviewJSON(tb, unit, m.id("imp"))}

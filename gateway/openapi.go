@@ -236,7 +236,7 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		"security": []obj{{"bearer": []string{}}},
 		"tags": []obj{
 			{"name": tagItems}, {"name": tagCommitments}, {"name": tagCycles}, {"name": tagUnits},
-			{"name": tagUsers}, {"name": tagViews}, {"name": tagImports}, {"name": tagMeta}, {"name": tagOps},
+			{"name": tagUsers}, {"name": tagViews}, {"name": tagImports}, {"name": tagAssessments}, {"name": tagMeta}, {"name": tagOps},
 		},
 		"paths": paths,
 		"components": obj{
@@ -284,8 +284,14 @@ func operation(g *schemaGen, rt *route) (obj, error) {
 		addCommandResponses(g, rt, responses, result)
 	case rt.command != nil:
 		params = append(params, idempotencyParam)
+		for _, q := range rt.doc.query {
+			params = append(params, paramObj(q, "query"))
+		}
 		op["requestBody"] = customBody(g, rt.doc)
 		addCommandResponses(g, rt, responses, rt.doc.result)
+		for _, st := range rt.doc.also {
+			responses[strconv.Itoa(st)] = obj{"description": "OK", "content": obj{"application/json": obj{"schema": g.schema(reflect.TypeOf(rt.doc.result))}}}
+		}
 		responses["413"] = errorResponse("the file is larger than the limit")
 		responses["415"] = errorResponse("the content is not an accepted type, or not what its name or declared type says")
 	case rt.custom != nil:

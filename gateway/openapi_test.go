@@ -139,7 +139,7 @@ func TestOpenAPIDescribesTheRealReplies(t *testing.T) {
 		}
 	}
 	for _, p := range []string{
-		"/api/v1/items?" + wait, "/api/v1/items?as_of=position:1", "/api/v1/items/i1?" + wait, "/api/v1/items/i1?as_of=position:" + fmt.Sprint(last),
+		"/api/v1/items?" + wait, "/api/v1/items?as_of=position:1", "/api/v1/items/i1?" + wait, "/api/v1/items/i1?as_of=position:" + fmt.Sprint(last) + "&" + wait,
 		"/api/v1/items/i1/timeline", "/api/v1/units", "/api/v1/units/sqA", "/api/v1/units/sqA/timeline", "/api/v1/cycles",
 		"/api/v1/cycles/y2024/timeline", "/api/v1/progress/summary", "/api/v1/progress/trend", "/api/v1/commitments",
 		"/api/v1/commitments/c1", "/api/v1/commitments/c1/compliance", "/api/v1/commitments/c1/timeline", "/api/v1/compliance",

@@ -139,7 +139,7 @@ func viewCheck(nc *nats.Conn, view string) readyCheck {
 }
 
 // DefaultReadyViews are the views a gateway needs caught up to be ready.
-var DefaultReadyViews = []string{"ledger", "commitments", "audit", "access"}
+var DefaultReadyViews = []string{"ledger", "commitments", "audit", "access", "assessments"}
 
 // readyChecks are the standard checks of a gateway: NATS connected, the
 // command side answering with its store readable, and every one of views

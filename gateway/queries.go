@@ -44,7 +44,7 @@ func (s *Server) queryHandler(rt *route) gin.HandlerFunc {
 		scope := p.Scope()
 		if rt.adminScope {
 			if !p.hasRole(events.RoleAdmin) {
-				s.writeError(c, events.Errorf(events.CodeForbidden, "%s may not read users: needs role admin on some unit", p.UserID))
+				s.writeError(c, events.Errorf(events.CodeForbidden, "%s may not read %s: needs role admin on some unit", p.UserID, rt.path))
 				return
 			}
 			scope = scopeOf(p.Roles, events.RoleAdmin)

@@ -171,6 +171,13 @@ func TestEveryQueryRoute(t *testing.T) {
 	tested["/api/v1/items/:id/evidence/:eid"] = true // TestEvidence
 	tested["/api/openapi.json"] = true               // TestOpenAPI
 	tested["/api/v1/stream"] = true                  // TestAuthMatrixLiveStream
+	for _, rt := range exportRoutes("/api/v1") {
+		tested[rt.path] = true // TestLedgerExportImport
+	}
+	for _, p := range []string{"/api/v1/rulesets", "/api/v1/rulesets/:id", "/api/v1/assessments/weekly", "/api/v1/assessments/monthly",
+		"/api/v1/assessments/ranking", "/api/v1/assessments/preview", "/api/v1/assessments/publications", "/api/v1/assessments/published"} {
+		tested[p] = true // TestAssessmentsOverHTTP
+	}
 	for _, rt := range st.Gateway.routes {
 		if rt.method == http.MethodGet && !tested[rt.path] {
 			t.Errorf("GET %s is not exercised", rt.path)

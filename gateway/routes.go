@@ -69,6 +69,7 @@ type customDoc struct {
 	result    any        // JSON result; nil for result types below
 	resultCT  string     // a non-JSON result's content type
 	status    int
+	also      []int // other success statuses with the same result (a dry run's 200)
 }
 
 type paramDoc struct {
@@ -126,7 +127,7 @@ func routeTable() []route {
 	asOfNow := func(r route) route { r.asOfNow = true; return r }
 	admin := func(r route) route { r.adminScope = true; return r }
 	withResult := func(r route, result any) route { r.result = result; return r }
-	return []route{
+	routes := []route{
 		// ---- items ----
 		create(v1+"/items", "raiseItem", tagItems, "Raise an item (整改事项) of a unit in a cycle.", events.RaiseItem{}, nil),
 		cmd(v1+"/items/:id/assign", "assignItem", tagItems, "Make a unit, and optionally a person of it, responsible for the item.", events.AssignItem{}, bindItem),
@@ -180,6 +181,35 @@ func routeTable() []route {
 		get(v1+"/compliance/units", "unitCompliance", tagCommitments, "Each unit's compliance with its commitments.",
 			"commitments", "units", &query.CommitmentUnitsParams{}, query.UnitsCompliance{}, nil),
 
+		// ---- assessments (周总结 / 月考核 / 季排名) ----
+		create(v1+"/rulesets", "draftRuleset", tagAssessments, "Draft a scoring rule set (考核细则): weights and how subtrees roll up.",
+			events.DraftRuleset{}, nil),
+		cmd(v1+"/rulesets/:id/revise", "reviseRuleset", tagAssessments, "Replace the draft of a rule set, for a reason.", events.ReviseRuleset{}, bindRuleset),
+		cmd(v1+"/rulesets/:id/publish", "publishRuleset", tagAssessments, "Publish the draft of a rule set as its next version.", events.PublishRuleset{}, bindRuleset),
+		asOfNow(get(v1+"/rulesets", "listRulesets", tagAssessments, "Every rule set with its draft and published versions.",
+			"assessments", "rulesets", nil, query.Rulesets{}, nil)),
+		asOfNow(get(v1+"/rulesets/:id", "getRuleset", tagAssessments, "One rule set with its draft and published versions.",
+			"assessments", "ruleset", &query.RulesetParams{}, query.Ruleset{}, bindRuleset)),
+		asOfNow(get(v1+"/assessments/weekly", "weeklySummary", tagAssessments, "The weekly summary (周总结): what changed in each unit in a week, scored.",
+			"assessments", "weekly", &query.AssessmentParams{}, query.AssessmentResult{}, nil)),
+		asOfNow(get(v1+"/assessments/monthly", "monthlyAssessment", tagAssessments, "The monthly assessment (月考核): each unit's score with its breakdown.",
+			"assessments", "monthly", &query.AssessmentParams{}, query.AssessmentResult{}, nil)),
+		asOfNow(get(v1+"/assessments/ranking", "quarterlyRanking", tagAssessments, "The quarterly ranking (季排名): units in order, with their movement since the last quarter.",
+			"assessments", "ranking", &query.AssessmentParams{}, query.AssessmentResult{}, nil)),
+		admin(asOfNow(get(v1+"/assessments/preview", "previewAssessment", tagAssessments,
+			"What the draft of a rule set would give for a period (admins only); writes nothing.",
+			"assessments", "preview", &query.PreviewParams{}, query.AssessmentResult{}, nil))),
+		asOfNow(get(v1+"/assessments/publications", "listPublications", tagAssessments, "Published results, the newest period first.",
+			"assessments", "publications", &query.PublicationsParams{}, query.PublicationsPage{}, nil)),
+		asOfNow(get(v1+"/assessments/published", "getPublished", tagAssessments,
+			"Every published version of one period's result, as reported and as corrected, side by side.",
+			"assessments", "published", &query.PublishedParams{}, query.Published{}, nil)),
+		{method: http.MethodPost, path: v1 + "/assessments/publications", id: "publishAssessment", tag: tagAssessments,
+			summary: "Publish the result of a week, month or quarter, recording the position and rule set version it was computed from " +
+				"and its digest; a period published before gets a new version (a correction), the earlier ones stay.",
+			command: events.PublishAssessment{}, created: true,
+			custom: (*Server).publishAssessment, doc: customDoc{body: publishAssessmentBody{}, result: publishAssessmentReply{}, status: http.StatusCreated}},
+
 		// ---- cycles ----
 		create(v1+"/cycles", "openCycle", tagCycles, "Open a review cycle (评议周期).", events.OpenCycle{}, nil),
 		cmd(v1+"/cycles/:id/close", "closeCycle", tagCycles, "Close a cycle to new items.", events.CloseCycle{}, bindCycle),
@@ -229,6 +259,18 @@ func routeTable() []route {
 			command: events.ImportReport{}, created: true,
 			custom: (*Server).confirmReport, doc: customDoc{body: report.Review{}, result: importReply{}, status: http.StatusCreated}},
 
+		// ---- ledger import and exports (Excel, CSV) ----
+		{method: http.MethodPost, path: v1 + "/imports/ledger", id: "importLedger", tag: tagImports,
+			summary: "Import a ledger (台账) from an XLSX workbook or a CSV file as one report.import command: every item with its measures, every commitment; " +
+				"with dry_run, check every row and write nothing. Any bad row fails the whole file, with every problem named by sheet, row and column.",
+			command: events.ImportReport{}, created: true,
+			custom: (*Server).importLedger, doc: customDoc{
+				query:     ledgerImportParams,
+				multipart: []paramDoc{{name: "file", typ: "string", format: "binary", required: true, description: "the ledger: .xlsx, or .csv in UTF-8 (with or without a byte order mark), UTF-16 with one, or GB18030"}},
+				raw:       ledgerImportTypes,
+				result:    ledgerImportReply{}, status: http.StatusCreated, also: []int{http.StatusOK},
+			}},
+
 		// ---- views ----
 		get(v1+"/progress/summary", "progressSummary", tagViews, "Progress of the items in scope, per unit, category and cycle.",
 			"ledger", "summary", &query.SummaryParams{}, query.Summary{}, nil),
@@ -265,6 +307,7 @@ func routeTable() []route {
 			summary: "This API as an OpenAPI 3 document.", custom: (*Server).serveOpenAPI,
 			doc: customDoc{resultCT: "application/json", status: http.StatusOK}},
 	}
+	return append(routes, exportRoutes(v1)...)
 }
 
 // handlerFor returns the handler of rt.

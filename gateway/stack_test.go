@@ -110,7 +110,7 @@ func MustStartStack(tb testing.TB, configure ...func(*Config)) *Stack {
 	rl := relay.New(store, js, nc, relay.Options{Logger: logger})
 	run("relay", rl.Run)
 	viewDir := tb.TempDir()
-	for _, p := range []projections.Projection{projections.Ledger{}, projections.Commitments{}, projections.Audit{}, projections.Access{}} {
+	for _, p := range []projections.Projection{projections.Ledger{}, projections.Commitments{}, projections.Audit{}, projections.Access{}, projections.Assessments{}} {
 		r, err := projections.Open(ctx, p, projections.Options{Dir: viewDir, Source: store, Logger: logger, OnCommit: func(cs []projections.Change) {
 			if b, err := json.Marshal(cs); err == nil {
 				nc.Publish(natsx.ChangesSubject(cs[0].View), b)

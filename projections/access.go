@@ -83,7 +83,7 @@ func (Access) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 	default:
 		return nil
 	}
-	p, err := events.Decode(e)
+	p, err := tx.Decode(e)
 	if err != nil {
 		// An event this build cannot read is skipped, not retried forever.
 		return nil

@@ -10,10 +10,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"rectify/events"
 	"rectify/projections/query"
@@ -22,7 +24,11 @@ import (
 // Audit is the audit projection; it also answers the as-of queries.
 type Audit struct{}
 
-var _ Queryable = Audit{}
+var (
+	_ Queryable  = Audit{}
+	_ Flusher    = Audit{}
+	_ BulkLoader = Audit{}
+)
 
 // Name implements Projection.
 func (Audit) Name() string { return "audit" }
@@ -127,14 +133,23 @@ func (r *auditRecord) change(field, before, after string) {
 // this build does not know (then with no changes and no unit).
 func (Audit) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 	var rec auditRecord
-	p, err := events.Decode(e)
+	ab := auditBulkOf(tx)
+	stateful := false
+	switch e.Category() {
+	case events.CategoryItem, events.CategoryCommitment:
+		stateful = true
+	}
+	p, err := tx.Decode(e)
 	if err == nil {
 		if _, err := unitsApply(ctx, tx, p); err != nil {
 			return err
 		}
 		var st auditState
-		switch e.Category() {
-		case events.CategoryItem, events.CategoryCommitment:
+		switch {
+		case !stateful:
+		case ab != nil:
+			st = ab.states[e.Stream]
+		default:
 			st, err = loadAuditState(ctx, tx, e.Stream)
 			if err != nil {
 				return err
@@ -149,22 +164,155 @@ func (Audit) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 	}
 	var changes any // NULL when nothing changed
 	if len(rec.changes) > 0 {
-		b, err := json.Marshal(rec.changes)
-		if err != nil {
-			return fmt.Errorf("audit changes: %w", err)
-		}
-		changes = string(b)
+		changes = changesJSON(rec.changes)
 	}
 	t := e.Time.UnixNano()
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (position, stream, revision, event_id, type, version, time, actor,
-			correlation_id, causation_id, unit_id, status, deadline, note, changes, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Position, e.Stream, e.Revision, e.ID, e.Type, e.Version, t, e.Actor,
+	if ab != nil {
+		// What the next event of the stream reads back, and what the
+		// deferred trigger audit_clock_insert would have kept.
+		if stateful {
+			ab.states[e.Stream] = auditState{unit: rec.unit, status: rec.state.status, deadline: rec.state.deadline, found: true}
+		}
+		ab.clock(t, e.Position)
+		// Written many rows a statement by Flush: nothing reads them back
+		// during the bulk load.
+		ab.rows = append(ab.rows, int64(e.Position), e.Stream, int64(e.Revision), e.ID, e.Type, int64(e.Version), t, e.Actor,
+			e.CorrelationID, e.CausationID, rec.unit, rec.state.status, rec.state.deadline, rec.note, changes, []byte(e.Data))
+		return nil
+	}
+	if _, err := tx.Exec(ctx, auditInsert+auditRow,
+		int64(e.Position), e.Stream, int64(e.Revision), e.ID, e.Type, int64(e.Version), t, e.Actor,
 		e.CorrelationID, e.CausationID, rec.unit, rec.state.status, rec.state.deadline, rec.note, changes, []byte(e.Data)); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	tx.ChangedIn(e.Stream, rec.unit)
 	return nil
+}
+
+const (
+	auditInsert = `INSERT INTO audit_events (position, stream, revision, event_id, type, version, time, actor,
+		correlation_id, causation_id, unit_id, status, deadline, note, changes, data) VALUES `
+	auditRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	auditColumnN = 16
+)
+
+// Flush implements Flusher: in a bulk load it writes the batch's entries;
+// otherwise Apply has written them already.
+func (Audit) Flush(ctx context.Context, tx *Tx) error {
+	ab := auditBulkOf(tx)
+	if ab == nil {
+		return nil
+	}
+	if err := execRows(ctx, tx, auditInsert, ``, auditColumnN, ab.rows); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	clear(ab.rows)
+	ab.rows = ab.rows[:0]
+	return nil
+}
+
+// auditBulk is what a rebuild's bulk load of the audit view keeps in
+// memory (see BulkLoader): the state of every item and commitment after
+// its latest event, instead of reading it back from audit_events, and
+// audit_clock, instead of its trigger. About 100 bytes per aggregate.
+type auditBulk struct {
+	states map[string]auditState
+	hours  map[int64]*[2]uint64 // hour: lowest and highest position
+	rows   []any                // the batch's entries, auditColumnN values each
+}
+
+type auditBulkKey struct{}
+
+// auditBulkOf returns the bulk load's state, nil outside a bulk load.
+func auditBulkOf(tx *Tx) *auditBulk {
+	v, ok := tx.Bulk(auditBulkKey{}, func() any {
+		return &auditBulk{states: map[string]auditState{}, hours: map[int64]*[2]uint64{}}
+	})
+	if !ok {
+		return nil
+	}
+	return v.(*auditBulk)
+}
+
+// clock notes an event at time t (unix nanos) and position pos, as the
+// trigger audit_clock_insert does.
+func (ab *auditBulk) clock(t int64, pos uint64) {
+	h := clockHour(t)
+	if r := ab.hours[h]; r != nil {
+		r[0], r[1] = min(r[0], pos), max(r[1], pos)
+		return
+	}
+	ab.hours[h] = &[2]uint64{pos, pos}
+}
+
+// Deferred implements BulkLoader: audit_events' indexes are built once
+// after the bulk load, and audit_clock is kept in memory meanwhile.
+func (Audit) Deferred() []string {
+	return []string{"audit_events_stream", "audit_events_actor", "audit_events_unit", "audit_clock_insert"}
+}
+
+// EndBulk implements BulkLoader: it writes audit_clock.
+func (Audit) EndBulk(ctx context.Context, tx *Tx) error {
+	ab := auditBulkOf(tx)
+	rows := make([]any, 0, 3*len(ab.hours))
+	for _, h := range slices.Sorted(maps.Keys(ab.hours)) {
+		r := ab.hours[h]
+		rows = append(rows, h, int64(r[0]), int64(r[1]))
+	}
+	if err := execRows(ctx, tx, `INSERT INTO audit_clock (hour, min_pos, max_pos) VALUES `, ``, 3, rows); err != nil {
+		return fmt.Errorf("audit clock: %w", err)
+	}
+	return nil
+}
+
+// changesJSON is json.Marshal(changes) as a string, byte for byte, without
+// reflection: every event of a rebuild writes one.
+func changesJSON(changes []query.FieldChange) string {
+	b := make([]byte, 0, 64*len(changes))
+	b = append(b, '[')
+	for i, c := range changes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"field":`...)
+		b = appendJSONString(b, c.Field)
+		b = append(b, `,"before":`...)
+		b = appendJSONString(b, c.Before)
+		b = append(b, `,"after":`...)
+		b = appendJSONString(b, c.After)
+		b = append(b, '}')
+	}
+	return string(append(b, ']'))
+}
+
+// appendJSONString appends s as encoding/json writes it. Text that needs
+// no escaping (most) is copied; anything else is left to encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			if c >= utf8.RuneSelf && plainUTF8(s[i:]) {
+				break
+			}
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// plainUTF8 reports whether s is valid UTF-8 that encoding/json copies as
+// it is: no byte it escapes, and neither U+2028 nor U+2029.
+func plainUTF8(s string) bool {
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError, r == '\u2028', r == '\u2029', r < 0x20, r == '"', r == '\\', r == '<', r == '>', r == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // clockHour is the hour (since 1970, floored) of unix nanos t, as the

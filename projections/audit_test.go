@@ -293,6 +293,12 @@ func TestAuditParamsAreValidated(t *testing.T) {
 
 func TestAuditRedeliveryKeepsTheDigest(t *testing.T) {
 	l := auditHistory(t)
+	// An item event this build cannot read, then one it can: the second
+	// starts from the unreadable one's empty state.
+	l.at("2019-08-06 10:00")
+	l.raw(events.Event{ID: "ev-v99", Stream: events.ItemStream("i1"), Type: events.ItemProgressReported, Version: 99,
+		Actor: "u1", Data: json.RawMessage(`{"item_id":"i1"}`)})
+	l.add("u1", events.ItemReopenedData{ItemID: "i1", Reason: "复查"})
 	ctx := context.Background()
 	once := MustOpenView(t, Audit{}, l)
 	want, err := once.Digest(ctx)
@@ -315,6 +321,12 @@ func TestAuditRedeliveryKeepsTheDigest(t *testing.T) {
 	}
 	if got != want {
 		t.Errorf("digest after batches and redelivery %s, want %s", got, want)
+	}
+	for _, n := range []int{1, 4, 1000} {
+		withRebuildBatch(t, n)
+		if got, err := mustRebuild(t, Audit{}, l.evs).Digest(ctx); err != nil || got != want {
+			t.Errorf("digest after a rebuild %d events at a time %s (%v), want %s", n, got, err, want)
+		}
 	}
 }
 
@@ -427,5 +439,34 @@ func BenchmarkAuditFeed(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestChangesJSONIsJSONMarshal: the audit writes its changes without
+// encoding/json, byte for byte as json.Marshal would.
+func TestChangesJSONIsJSONMarshal(t *testing.T) {
+	for _, s := range []string{"", "plain", "整改措施", `a "quoted" \ back`, "<b>&amp;</b>", "line\nbreak\ttab\x01",
+		"sep\u2028par\u2029", "bad \xff utf8", "\ufffd", "mixed 中文 <tag>", "emoji 😀"} {
+		checkChangesJSON(t, []query.FieldChange{{Field: "title", Before: s, After: s + "x"}, {Field: s, Before: "", After: "1"}})
+	}
+}
+
+func FuzzChangesJSON(f *testing.F) {
+	for _, s := range []string{"", "a", "整改", "<&>", "\u2028", "\xff", `"\`} {
+		f.Add(s, s)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		checkChangesJSON(t, []query.FieldChange{{Field: a, Before: b, After: a + b}})
+	})
+}
+
+func checkChangesJSON(t *testing.T, cs []query.FieldChange) {
+	t.Helper()
+	want, err := json.Marshal(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := changesJSON(cs); got != string(want) {
+		t.Errorf("changesJSON(%q) = %s, json.Marshal gives %s", cs, got, want)
 	}
 }

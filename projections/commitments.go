@@ -15,8 +15,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +29,11 @@ import (
 // Commitments is the commitments projection.
 type Commitments struct{}
 
-var _ Queryable = Commitments{}
+var (
+	_ Queryable  = Commitments{}
+	_ Flusher    = Commitments{}
+	_ BulkLoader = Commitments{}
+)
 
 // Name implements Projection.
 func (Commitments) Name() string { return "commitments" }
@@ -114,7 +120,7 @@ func (Commitments) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 	default:
 		return nil
 	}
-	p, err := events.Decode(e)
+	p, err := tx.Decode(e)
 	if err != nil {
 		// An event this build cannot read is skipped, not retried forever.
 		return nil
@@ -137,6 +143,9 @@ func (Commitments) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 		if err == nil {
 			_, err = tx.Exec(ctx, `INSERT OR REPLACE INTO cmt_definitions (commitment_id, seq, effective, target, period)
 				VALUES (?, 0, '', ?, ?)`, d.CommitmentID, d.Target, d.Period)
+		}
+		if cb := cmtBulkOf(tx); cb != nil {
+			cb.made[d.CommitmentID] = true
 		}
 		tx.ChangedIn(events.CommitmentStream(d.CommitmentID), d.UnitID)
 	case events.CommitmentRevisedData:
@@ -172,7 +181,11 @@ func (Commitments) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 	case events.CommitmentActivityLoggedData:
 		id := d.ActivityID
 		if id == "" {
-			id = fmt.Sprintf("p%d", pos)
+			id = "p" + strconv.FormatUint(pos, 10)
+		}
+		if cb := cmtBulkOf(tx); cb != nil {
+			cb.logActivity(d, id, pos)
+			return nil
 		}
 		var res sql.Result
 		res, err = tx.Exec(ctx, `INSERT OR IGNORE INTO cmt_activities
@@ -197,12 +210,108 @@ func (Commitments) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 
 // commitmentChanged records the change notice of a commitment in its unit.
 func commitmentChanged(ctx context.Context, tx *Tx, id string) error {
+	if !tx.Notifying() {
+		return nil
+	}
 	var unit string
 	err := tx.QueryRow(ctx, `SELECT unit_id FROM cmt_commitments WHERE id = ?`, id).Scan(&unit)
 	if err != nil && err != sql.ErrNoRows {
 		return err
 	}
 	tx.ChangedIn(events.CommitmentStream(id), unit)
+	return nil
+}
+
+// cmtBulk is what a rebuild's bulk load of the commitments view keeps in
+// memory (see BulkLoader): the activities logged so far, so that a
+// duplicate is known without asking the database; the batch's activities,
+// written many rows a statement by Flush; and what they add to their
+// commitments, written once by EndBulk. The commitments themselves, few
+// and rarely changed, are written as they change. About 120 bytes per
+// activity.
+type cmtBulk struct {
+	made   map[string]bool // commitments made so far
+	seen   map[cmtActivityKey]struct{}
+	rows   []any // the batch's new activities, cmtActivityColumns values each
+	logged map[string]*cmtLogged
+}
+
+type cmtActivityKey struct{ commitment, day, id string }
+
+// cmtLogged is what a commitment's activities add: to logged, and the
+// position of the latest.
+type cmtLogged struct {
+	count    int64
+	position uint64
+}
+
+const cmtActivityColumns = 7
+
+type cmtBulkKey struct{}
+
+// cmtBulkOf returns the bulk load's state, nil outside a bulk load.
+func cmtBulkOf(tx *Tx) *cmtBulk {
+	v, ok := tx.Bulk(cmtBulkKey{}, func() any {
+		return &cmtBulk{made: map[string]bool{}, seen: map[cmtActivityKey]struct{}{}, logged: map[string]*cmtLogged{}}
+	})
+	if !ok {
+		return nil
+	}
+	return v.(*cmtBulk)
+}
+
+// logActivity applies an activity as Apply does: recorded once, counted
+// if its commitment has been made.
+func (cb *cmtBulk) logActivity(d events.CommitmentActivityLoggedData, id string, pos uint64) {
+	k := cmtActivityKey{d.CommitmentID, d.OccurredOn.String(), id}
+	if _, dup := cb.seen[k]; dup {
+		return
+	}
+	cb.seen[k] = struct{}{}
+	cb.rows = append(cb.rows, k.commitment, k.day, k.id, int64(d.Count), d.Note, d.LoggedBy, int64(pos))
+	if !cb.made[d.CommitmentID] {
+		return
+	}
+	l := cb.logged[d.CommitmentID]
+	if l == nil {
+		l = &cmtLogged{}
+		cb.logged[d.CommitmentID] = l
+	}
+	l.count += int64(d.Count)
+	l.position = pos
+}
+
+// Flush implements Flusher: in a bulk load it writes the batch's
+// activities; otherwise Apply has written everything already.
+func (Commitments) Flush(ctx context.Context, tx *Tx) error {
+	cb := cmtBulkOf(tx)
+	if cb == nil {
+		return nil
+	}
+	if err := execRows(ctx, tx, `INSERT INTO cmt_activities
+			(commitment_id, occurred_on, activity_id, count, note, logged_by, position) VALUES `, ``, cmtActivityColumns, cb.rows); err != nil {
+		return fmt.Errorf("commitments: %w", err)
+	}
+	clear(cb.rows)
+	cb.rows = cb.rows[:0]
+	return nil
+}
+
+// Deferred implements BulkLoader: nothing is.
+func (Commitments) Deferred() []string { return nil }
+
+// EndBulk implements BulkLoader: it adds the activities to their
+// commitments. Every change of a commitment sets its position to the
+// event's, and positions grow, so the latest is the largest.
+func (Commitments) EndBulk(ctx context.Context, tx *Tx) error {
+	cb := cmtBulkOf(tx)
+	for _, id := range slices.Sorted(maps.Keys(cb.logged)) {
+		l := cb.logged[id]
+		if _, err := tx.Exec(ctx, `UPDATE cmt_commitments SET logged = logged + ?, position = max(position, ?) WHERE id = ?`,
+			l.count, int64(l.position), id); err != nil {
+			return fmt.Errorf("commitments: %w", err)
+		}
+	}
 	return nil
 }
 

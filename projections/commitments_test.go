@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -532,6 +533,18 @@ func TestPeriodBounds(t *testing.T) {
 
 func TestCommitmentsRedeliveryAndRebuildKeepTheDigest(t *testing.T) {
 	l := commitmentHistory(t)
+	// c5: an activity logged before the commitment was made (kept, not
+	// counted), the commitment made twice, an activity logged twice.
+	d := events.MustDate
+	l.at("2019-05-01 09:00")
+	l.add("u1", events.CommitmentActivityLoggedData{CommitmentID: "c5", ActivityID: "e0", Count: 5, OccurredOn: d("2019-04-30"), LoggedBy: "u1"})
+	l.add("u1", events.CommitmentMadeData{CommitmentID: "c5", CycleID: "2019", UnitID: "sq2", Title: "每月入户10次",
+		Activity: "入户", Target: 10, Period: events.PeriodMonth, Start: d("2019-05-01"), End: d("2019-12-31")})
+	l.add("u1", events.CommitmentActivityLoggedData{CommitmentID: "c5", ActivityID: "e1", Count: 2, OccurredOn: d("2019-05-01"), LoggedBy: "u1"})
+	l.add("u1", events.CommitmentMadeData{CommitmentID: "c5", CycleID: "2019", UnitID: "sq2", Title: "每月入户12次",
+		Activity: "入户", Target: 12, Period: events.PeriodMonth, Start: d("2019-05-01"), End: d("2019-12-31")})
+	l.add("u1", events.CommitmentActivityLoggedData{CommitmentID: "c5", ActivityID: "e1", Count: 2, OccurredOn: d("2019-05-01"), LoggedBy: "u1"})
+	l.add("u1", events.CommitmentActivityLoggedData{CommitmentID: "c5", Count: 3, OccurredOn: d("2019-05-02"), LoggedBy: "u1"})
 	ctx := context.Background()
 	once := MustOpenView(t, Commitments{}, l)
 	want, err := once.Digest(ctx)
@@ -555,6 +568,26 @@ func TestCommitmentsRedeliveryAndRebuildKeepTheDigest(t *testing.T) {
 	}
 	if got != want {
 		t.Errorf("digest after redelivery %s, want %s", got, want)
+	}
+	// Rebuilt in bulk from a source, in batches of several sizes.
+	for _, n := range []int{1, 3} {
+		withRebuildBatch(t, n)
+		if got, err := mustRebuild(t, Commitments{}, l.evs).Digest(ctx); err != nil || got != want {
+			t.Errorf("digest after a rebuild %d events at a time %s (%v), want %s", n, got, err, want)
+		}
+	}
+	withRebuildBatch(t, 1000)
+	rb := mustRebuild(t, Commitments{}, l.evs)
+	if got, err := rb.Digest(ctx); err != nil || got != want {
+		t.Errorf("digest after rebuild %s (%v), want %s", got, err, want)
+	}
+	page := mustAsk[query.CommitmentPage](t, rb, "list", query.Request{Scope: scopeAll, Params: paramsOf(query.CommitmentListParams{UnitID: "sq2"})})
+	i := slices.IndexFunc(page.Commitments, func(c query.Commitment) bool { return c.ID == "c5" })
+	if i < 0 {
+		t.Fatalf("rebuilt: no c5 in %+v", page.Commitments)
+	}
+	if c := page.Commitments[i]; c.Logged != 5 || c.Target != 12 || c.Position != l.last() {
+		t.Errorf("rebuilt c5: logged %d, target %d, position %d; want 5, 12, %d", c.Logged, c.Target, c.Position, l.last())
 	}
 }
 

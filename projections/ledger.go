@@ -14,6 +14,9 @@ package projections
 //   - applying: an item's committed row is kept in memory between batches
 //     (itemCache), so an event rarely reads; the rows and counters a batch
 //     changes are written once, at the end of the batch (Flush);
+//   - rebuilding: the bulk load folds every item in memory and writes each
+//     row once, after the last event, with the indexes and the text index
+//     built after the rows (ledgerBulk);
 //   - querying: a page first picks its items' keys from an index, then
 //     reads those rows; read statements stay prepared (readStmt); and an
 //     answer repeated at the same checkpoint comes from memory (memoized).
@@ -44,8 +47,9 @@ import (
 type Ledger struct{}
 
 var (
-	_ Queryable = Ledger{}
-	_ Flusher   = Ledger{}
+	_ Queryable  = Ledger{}
+	_ Flusher    = Ledger{}
+	_ BulkLoader = Ledger{}
 )
 
 // Name implements Projection.
@@ -180,7 +184,7 @@ func (Ledger) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 	default:
 		return nil
 	}
-	p, err := events.Decode(e)
+	p, err := tx.Decode(e)
 	if err != nil {
 		// An event this build cannot read changes nothing it knows of.
 		return nil
@@ -460,12 +464,18 @@ func statusRank(s events.ItemStatus) int { return slices.Index(query.ItemStatuse
 const finishedRank = 4 // closed, withdrawn
 
 func (r *itemRow) values() []any {
-	return []any{
+	return r.appendValues(make([]any, 0, len(itemColumns)))
+}
+
+// appendValues appends the stored columns of r after seq, in the order of
+// itemColumns.
+func (r *itemRow) appendValues(dst []any) []any {
+	return append(dst,
 		r.ID, r.CycleID, r.UnitID, r.Title, r.Description, r.Category, r.Source, r.Severity,
 		dateText(r.Deadline), string(r.Status), int64(statusRank(r.Status)), r.OwnerID, r.OwnerName, int64(r.Percent), r.ProgressNote, r.ProgressAt,
 		dateText(r.RaisedOn), r.RaisedAt, r.UpdatedAt, int64(r.UpdatedPos), dateText(r.ClosedOn), r.CarriedFrom, r.Reason,
 		int64(r.MeasuresTotal), int64(r.MeasuresDone), int64(r.EvidenceCount),
-	}
+	)
 }
 
 var itemSelect = `SELECT seq, ` + strings.Join(itemColumns, ", ") + ` FROM items`
@@ -608,6 +618,19 @@ func attachItemCache(ctx context.Context, tx *Tx) (*itemCache, error) {
 	return c, nil
 }
 
+// seedItemCache gives the item cache of tx's database every item, as
+// committed with the checkpoint at tx.Position(): a bulk load knows them
+// all.
+func seedItemCache(ctx context.Context, tx *Tx, rows map[string]itemRow) error {
+	c, err := attachItemCache(ctx, tx)
+	if err != nil {
+		return err
+	}
+	c.pending, c.pendingPos = rows, tx.Position()
+	c.complete = true
+	return nil
+}
+
 func (b *ledgerBatch) newSeq(ctx context.Context, tx *Tx) (int64, error) {
 	if b.nextSeq == 0 {
 		var last int64
@@ -621,6 +644,10 @@ func (b *ledgerBatch) newSeq(ctx context.Context, tx *Tx) (int64, error) {
 }
 
 func applyItem(ctx context.Context, tx *Tx, e events.Event, p events.Payload, id string) error {
+	if lb := ledgerBulkOf(tx); lb != nil {
+		lb.apply(e, p, id)
+		return nil
+	}
 	b, err := ledgerBatchOf(ctx, tx)
 	if err != nil {
 		return err
@@ -683,6 +710,10 @@ func applyItem(ctx context.Context, tx *Tx, e events.Event, p events.Payload, id
 // Flush implements Flusher: it writes the items and counters the batch
 // changed.
 func (Ledger) Flush(ctx context.Context, tx *Tx) error {
+	if lb := ledgerBulkOf(tx); lb != nil {
+		lb.batch.mergeInto(&lb.progress)
+		return nil
+	}
 	b, err := ledgerBatchOf(ctx, tx)
 	if err != nil {
 		return err
@@ -711,6 +742,130 @@ func (Ledger) Flush(ctx context.Context, tx *Tx) error {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil
+}
+
+// ledgerBulk is the ledger as a rebuild's bulk load keeps it (see
+// BulkLoader): every item with its measures and evidence, and the
+// progress counters as the batches so far have left them. EndBulk writes
+// it. About 600 bytes per item besides the text it shares with the
+// decoded events.
+type ledgerBulk struct {
+	items   map[string]*itemRow
+	nextSeq int64
+	batch   progress // this batch's moves, merged into progress by Flush
+	progress
+}
+
+type ledgerBulkKey struct{}
+
+// ledgerBulkOf returns the bulk load's ledger, nil outside a bulk load.
+func ledgerBulkOf(tx *Tx) *ledgerBulk {
+	v, ok := tx.Bulk(ledgerBulkKey{}, func() any {
+		return &ledgerBulk{items: map[string]*itemRow{}, nextSeq: 1, batch: newProgress(), progress: newProgress()}
+	})
+	if !ok {
+		return nil
+	}
+	return v.(*ledgerBulk)
+}
+
+// apply folds an item event as applyItem does, in memory.
+func (lb *ledgerBulk) apply(e events.Event, p events.Payload, id string) {
+	cur := lb.items[id]
+	if cur == nil {
+		if _, ok := p.(events.ItemRaisedData); !ok {
+			return // an event for an item never raised
+		}
+		cur = &itemRow{}
+		lb.items[id] = cur
+	}
+	old := *cur
+	if !foldItem(cur, e, p) {
+		return
+	}
+	if !old.Exists() {
+		cur.Seq = lb.nextSeq
+		lb.nextSeq++
+	}
+	lb.batch.move(e, p, &old, cur)
+}
+
+// Deferred implements BulkLoader: the items' sort and filter indexes and
+// the counters' read indexes are built once, after the bulk load.
+func (Ledger) Deferred() []string {
+	return []string{"items_deadline", "items_updated", "items_title", "items_status", "items_unit", "items_cycle",
+		"prog_due_deadline", "prog_daily_day"}
+}
+
+// EndBulk implements BulkLoader: it writes every item, measure, piece of
+// evidence and counter, fills the text index, and hands the items to the
+// item cache of the new database, so that the events after the bulk load
+// (and, once swapped in, the live ones) find them in memory.
+func (Ledger) EndBulk(ctx context.Context, tx *Tx) error {
+	lb := ledgerBulkOf(tx)
+	list := make([]*itemRow, 0, len(lb.items))
+	for _, r := range lb.items {
+		if r.Exists() {
+			list = append(list, r)
+		}
+	}
+	slices.SortFunc(list, func(x, y *itemRow) int { return cmp.Compare(x.Seq, y.Seq) })
+	insert := `INSERT INTO items (seq, ` + strings.Join(itemColumns, ", ") + `) VALUES `
+	rows := make([]any, 0, rowsPerStatement*(len(itemColumns)+1))
+	for chunk := range slices.Chunk(list, rowsPerStatement) {
+		for _, r := range chunk {
+			rows = append(rows, r.Seq)
+			rows = r.appendValues(rows)
+		}
+		if err := execRows(ctx, tx, insert, ``, len(itemColumns)+1, rows); err != nil {
+			return fmt.Errorf("ledger: store items: %w", err)
+		}
+		clear(rows)
+		rows = rows[:0]
+	}
+	// Measures and evidence in key order, which is the tables' order.
+	slices.SortFunc(list, func(x, y *itemRow) int { return strings.Compare(x.ID, y.ID) })
+	for chunk := range slices.Chunk(list, rowsPerStatement) {
+		for _, r := range chunk {
+			for _, m := range slices.SortedFunc(slices.Values(r.Measures), func(a, b measureRow) int { return strings.Compare(a.ID, b.ID) }) {
+				rows = append(rows, r.ID, m.ID, int64(m.Seq), m.Text, m.OwnerID, m.OwnerName, dateText(m.Due), m.Done, dateText(m.CompletedOn), m.Note)
+			}
+		}
+		if err := execRows(ctx, tx, `INSERT INTO measures (item_id, measure_id, seq, text, owner_id, owner_name, due, done, completed_on, note) VALUES `,
+			``, 10, rows); err != nil {
+			return fmt.Errorf("ledger: store measures: %w", err)
+		}
+		clear(rows)
+		rows = rows[:0]
+	}
+	for chunk := range slices.Chunk(list, rowsPerStatement) {
+		for _, r := range chunk {
+			for _, v := range slices.SortedFunc(slices.Values(r.Evidence), func(a, b evidenceRow) int { return strings.Compare(a.ID, b.ID) }) {
+				rows = append(rows, r.ID, v.ID, int64(v.Seq), v.Name, v.Size, v.SHA256, v.ContentType, v.UploadedBy, v.UploadedAt)
+			}
+		}
+		if err := execRows(ctx, tx, `INSERT INTO evidence (item_id, evidence_id, seq, name, size, sha256, content_type, uploaded_by, uploaded_at) VALUES `,
+			``, 9, rows); err != nil {
+			return fmt.Errorf("ledger: store evidence: %w", err)
+		}
+		clear(rows)
+		rows = rows[:0]
+	}
+	// The text index in one pass over the items: an FTS5 table flushes its
+	// pending entries at every statement, so row by row costs more.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO items_fts (items_fts) VALUES ('rebuild')`); err != nil {
+		return fmt.Errorf("ledger: text index: %w", err)
+	}
+	if err := lb.progress.writeAll(ctx, tx); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	cached := make(map[string]itemRow, len(list))
+	for _, r := range list {
+		row := *r
+		row.Measures, row.Evidence = nil, nil
+		cached[row.ID] = row
+	}
+	return seedItemCache(ctx, tx, cached)
 }
 
 // storeItem writes row, inserting it (with its seq) or updating only the

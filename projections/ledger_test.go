@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -116,6 +117,43 @@ func MustOpenLedger(tb testing.TB, evs []events.Event) *Runner {
 	return r
 }
 
+// MustRebuildLedger builds the ledger of evs the way a rebuild does, in
+// bulk, from a source holding them.
+func MustRebuildLedger(tb testing.TB, evs []events.Event) *Runner {
+	tb.Helper()
+	return mustRebuild(tb, Ledger{}, evs)
+}
+
+// mustRebuild rebuilds p from a source holding evs.
+func mustRebuild(tb testing.TB, p Projection, evs []events.Event) *Runner {
+	tb.Helper()
+	r := MustOpenRunner(tb, p, sliceSource(evs), nil)
+	if _, err := r.Rebuild(context.Background(), nil); err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// withRebuildBatch makes rebuilds read and apply n events at a time until
+// the test ends.
+func withRebuildBatch(tb testing.TB, n int) {
+	old := rebuildBatch
+	rebuildBatch = n
+	tb.Cleanup(func() { rebuildBatch = old })
+}
+
+// sliceSource is a Source holding the events of a slice, in order.
+type sliceSource []events.Event
+
+func (s sliceSource) ReadAll(_ context.Context, after uint64, limit int) ([]events.Event, error) {
+	i, _ := slices.BinarySearchFunc(s, after+1, func(e events.Event, pos uint64) int { return cmp.Compare(e.Position, pos) })
+	out := s[i:]
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return slices.Clone(out), nil
+}
+
 var allScope = query.Scope{All: true}
 
 // ask runs one query and decodes its answer into T.
@@ -160,7 +198,30 @@ func ids(items []query.LedgerItem) []string {
 func ptr[T any](v T) *T { return &v }
 
 func TestLedgerListFilters(t *testing.T) {
-	r := MustOpenLedger(t, sampleLedger(t))
+	t.Run("applied", func(t *testing.T) { testLedgerListFilters(t, MustOpenLedger(t, sampleLedger(t))) })
+	t.Run("rebuilt", func(t *testing.T) { testLedgerListFilters(t, MustRebuildLedger(t, sampleLedger(t))) })
+}
+
+// TestLedgerTextIndexFollowsARaiseAgain: an item raised again with other
+// text (which the command side refuses, and the fold takes) is found by
+// its new text only, applied or rebuilt.
+func TestLedgerTextIndexFollowsARaiseAgain(t *testing.T) {
+	h := &ledgerHistory{tb: t}
+	h.add("2024-01-02", events.UnitRegisteredData{UnitID: "sq1", Name: "东风社区", Kind: events.UnitCommunity})
+	h.add("2024-02-01", events.ItemRaisedData{ItemID: "i1", UnitID: "sq1", Title: "旧的标题文字", Category: "组织建设", Deadline: events.MustDate("2024-03-01")})
+	h.add("2024-02-01", events.ItemRaisedData{ItemID: "i2", UnitID: "sq1", Title: "另一个问题", Category: "组织建设", Deadline: events.MustDate("2024-03-01")})
+	h.add("2024-02-02", events.ItemRaisedData{ItemID: "i1", UnitID: "sq1", Title: "新的标题文字", Description: "补充说明", Category: "作风建设", Deadline: events.MustDate("2024-03-01")})
+	for name, r := range map[string]*Runner{"applied": MustOpenLedger(t, h.evs), "rebuilt": MustRebuildLedger(t, h.evs)} {
+		for q, want := range map[string][]string{"旧的标题": {}, "新的标题": {"i1"}, "补充说明": {"i1"}, "作风建设": {"i1"}, "组织建设": {"i2"}, "问题": {"i2"}} {
+			page := ask[query.LedgerPage](t, r, "list", allScope, query.LedgerParams{Q: q})
+			if got := ids(page.Items); !slices.Equal(got, want) {
+				t.Errorf("%s: search %q found %v, want %v", name, q, got, want)
+			}
+		}
+	}
+}
+
+func testLedgerListFilters(t *testing.T, r *Runner) {
 	sq1 := query.Scope{Units: []string{"sq1"}}
 	cases := []struct {
 		name   string
@@ -524,6 +585,16 @@ func TestLedgerRedeliveryAndRebuildKeepTheDigest(t *testing.T) {
 	if got != want {
 		t.Fatalf("digest after redeliveries %s, want %s", got, want)
 	}
+	if got, err := MustRebuildLedger(t, evs).Digest(ctx); err != nil || got != want {
+		t.Fatalf("digest after a rebuild %s (%v), want %s", got, err, want)
+	}
+	// A bulk load carries its state from batch to batch.
+	for _, n := range []int{1, 2, 3, 7} {
+		withRebuildBatch(t, n)
+		if got, err := MustRebuildLedger(t, evs).Digest(ctx); err != nil || got != want {
+			t.Fatalf("digest after a rebuild %d events at a time %s (%v), want %s", n, got, err, want)
+		}
+	}
 	// Counters that went back to zero are gone, not kept as zero rows.
 	var zeros int
 	err = b.Read(ctx, 0, func(db *sql.DB, _ uint64) error {
@@ -733,5 +804,54 @@ func TestFinishedRank(t *testing.T) {
 		if s.Finished() != (statusRank(s) >= finishedRank) {
 			t.Fatalf("status %s has rank %d, finished from %d", s, statusRank(s), finishedRank)
 		}
+	}
+}
+
+// TestLedgerDigestDoesNotDependOnBatches: an item moved to another unit
+// and back on the same day leaves that day's counters of both units at
+// zero; the view is the same whether the two moves came in one batch, in
+// two, or in a rebuild.
+func TestLedgerDigestDoesNotDependOnBatches(t *testing.T) {
+	ctx := context.Background()
+	h := &ledgerHistory{tb: t}
+	h.add("2024-01-02", events.UnitRegisteredData{UnitID: "sq1", Name: "东风社区", Kind: events.UnitCommunity})
+	h.add("2024-01-02", events.UnitRegisteredData{UnitID: "sq2", Name: "西湖社区", Kind: events.UnitCommunity})
+	h.add("2024-02-01", events.ItemRaisedData{ItemID: "i1", CycleID: "c", UnitID: "sq1", Title: "问题", Category: "组织建设", Deadline: events.MustDate("2024-03-01")})
+	h.add("2024-02-05", events.ItemAssignedData{ItemID: "i1", UnitID: "sq2", OwnerID: "p1"})
+	h.add("2024-02-05", events.ItemAssignedData{ItemID: "i1", UnitID: "sq1", OwnerID: "p1"})
+	h.add("2024-02-06", events.ItemWithdrawnData{ItemID: "i1", Reason: "重复"})
+	ds := deliveries(h.evs)
+	digest := func(r *Runner) string {
+		t.Helper()
+		d, err := r.Digest(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	want := digest(MustOpenLedger(t, h.evs))
+	for split := 1; split < len(ds); split++ {
+		r := MustOpenRunner(t, Ledger{}, nil, nil)
+		for _, b := range [][]Delivery{ds[:split], ds[split:]} {
+			if err := r.Apply(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := digest(r); got != want {
+			t.Errorf("split after event %d: digest %s, in one batch %s", split, got, want)
+		}
+	}
+	for _, n := range []int{1, 2, 3, 1000} {
+		withRebuildBatch(t, n)
+		if got := digest(MustRebuildLedger(t, h.evs)); got != want {
+			t.Errorf("rebuilt %d events at a time: digest %s, applied %s", n, got, want)
+		}
+	}
+	var zeros int
+	err := MustRebuildLedger(t, h.evs).Read(ctx, 0, func(db *sql.DB, _ uint64) error {
+		return db.QueryRow(`SELECT count(*) FROM prog_daily WHERE d_open = 0 AND d_closed = 0 AND raised = 0 AND verified = 0`).Scan(&zeros)
+	})
+	if err != nil || zeros != 0 {
+		t.Fatalf("%d daily counter rows at zero (%v)", zeros, err)
 	}
 }

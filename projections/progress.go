@@ -17,7 +17,6 @@ package projections
 // moves of a batch are summed in memory and written once (Ledger.Flush).
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -220,12 +219,11 @@ func (pr *progress) move(e events.Event, p events.Payload, old, row *itemRow) {
 
 // flush adds the buffered moves to the tables, many rows per statement,
 // in key order so that the writes do not depend on map order. Rows that
-// reach zero are dropped so that summaries read only live rows.
+// reach zero are dropped so that summaries read only live rows, and so
+// that the tables do not depend on where batches began and ended.
 func (pr *progress) flush(ctx context.Context, tx *Tx) error {
 	var up, del []any
-	for _, k := range slices.SortedFunc(maps.Keys(pr.counts), func(a, b bucketKey) int {
-		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.cycle, b.cycle), cmp.Compare(a.category, b.category))
-	}) {
+	for _, k := range slices.SortedFunc(maps.Keys(pr.counts), compareBuckets) {
 		t := pr.counts[k]
 		if *t == (progTally{}) {
 			continue
@@ -249,9 +247,7 @@ func (pr *progress) flush(ctx context.Context, tx *Tx) error {
 		return fmt.Errorf("progress counts: %w", err)
 	}
 	up, del = up[:0], del[:0]
-	for _, k := range slices.SortedFunc(maps.Keys(pr.due), func(a, b dueKey) int {
-		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.cycle, b.cycle), cmp.Compare(a.category, b.category), cmp.Compare(a.deadline, b.deadline))
-	}) {
+	for _, k := range slices.SortedFunc(maps.Keys(pr.due), compareDue) {
 		n := pr.due[k]
 		if n == 0 {
 			continue
@@ -268,25 +264,162 @@ func (pr *progress) flush(ctx context.Context, tx *Tx) error {
 	if err := execRows(ctx, tx, `DELETE FROM prog_due WHERE n = 0 AND (unit_id, cycle_id, category, deadline) IN (VALUES `, `)`, 4, del); err != nil {
 		return fmt.Errorf("progress due: %w", err)
 	}
-	up = up[:0]
-	for _, k := range slices.SortedFunc(maps.Keys(pr.daily), func(a, b dailyKey) int {
-		return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.cycle, b.cycle), cmp.Compare(a.category, b.category), cmp.Compare(a.day, b.day))
-	}) {
+	up, del = up[:0], del[:0]
+	for _, k := range slices.SortedFunc(maps.Keys(pr.daily), compareDaily) {
 		d := pr.daily[k]
 		if *d == (dailyDelta{}) {
 			continue
 		}
 		up = append(up, k.unit, k.cycle, k.category, k.day, d.open, d.closed, d.raised, d.verified)
+		if d.raised == 0 && d.verified == 0 {
+			// Only moves: the day may be back to nothing (an item moved
+			// away and back on one day).
+			del = append(del, k.unit, k.cycle, k.category, k.day)
+		}
 	}
 	if err := execRows(ctx, tx, `INSERT INTO prog_daily (unit_id, cycle_id, category, day, d_open, d_closed, raised, verified) VALUES `,
 		` ON CONFLICT DO UPDATE SET d_open = d_open + excluded.d_open, d_closed = d_closed + excluded.d_closed,
 			raised = raised + excluded.raised, verified = verified + excluded.verified`, 8, up); err != nil {
 		return fmt.Errorf("progress daily: %w", err)
 	}
+	if err := execRows(ctx, tx, `DELETE FROM prog_daily WHERE d_open = 0 AND d_closed = 0 AND raised = 0 AND verified = 0
+			AND (unit_id, cycle_id, category, day) IN (VALUES `, `)`, 4, del); err != nil {
+		return fmt.Errorf("progress daily: %w", err)
+	}
 	clear(pr.counts)
 	clear(pr.due)
 	clear(pr.daily)
 	return nil
+}
+
+// mergeInto adds the buffered moves to tot, the counters of a bulk load
+// (see ledgerBulk), exactly as flush adds them to the tables, keeping and
+// dropping the same rows, and clears them.
+func (pr *progress) mergeInto(tot *progress) {
+	for k, t := range pr.counts {
+		if *t == (progTally{}) {
+			continue
+		}
+		c := tot.counts[k]
+		if c == nil {
+			c = &progTally{}
+			tot.counts[k] = c
+		}
+		for i := range tallyClosedOnTime + 1 {
+			c[i] += t[i]
+		}
+		if slices.ContainsFunc(t[:], func(n int) bool { return n < 0 }) && statusesZero(c) {
+			delete(tot.counts, k)
+		}
+	}
+	for k, n := range pr.due {
+		if n == 0 {
+			continue
+		}
+		tot.due[k] += n
+		if n < 0 && tot.due[k] == 0 {
+			delete(tot.due, k)
+		}
+	}
+	for k, d := range pr.daily {
+		if *d == (dailyDelta{}) {
+			continue
+		}
+		c := tot.daily[k]
+		if c == nil {
+			c = &dailyDelta{}
+			tot.daily[k] = c
+		}
+		c.open, c.closed, c.raised, c.verified = c.open+d.open, c.closed+d.closed, c.raised+d.raised, c.verified+d.verified
+		if *c == (dailyDelta{}) {
+			delete(tot.daily, k)
+		}
+	}
+	clear(pr.counts)
+	clear(pr.due)
+	clear(pr.daily)
+}
+
+// statusesZero reports whether a row of prog_counts counts no item in any
+// status: flush deletes such rows.
+func statusesZero(t *progTally) bool {
+	for i := range tallyStatuses {
+		if t[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// writeAll writes the counters of a bulk load into the empty tables, in
+// key order.
+func (pr *progress) writeAll(ctx context.Context, tx *Tx) error {
+	rows := make([]any, 0, 10*rowsPerStatement)
+	for keys := range slices.Chunk(slices.SortedFunc(maps.Keys(pr.counts), compareBuckets), rowsPerStatement) {
+		for _, k := range keys {
+			t := pr.counts[k]
+			rows = append(rows, k.unit, k.cycle, k.category, t[tallyRaised], t[tallyAssigned], t[tallyInProgress], t[tallySubmitted],
+				t[tallyClosed], t[tallyWithdrawn], t[tallyClosedOnTime])
+		}
+		if err := execRows(ctx, tx, `INSERT INTO prog_counts (unit_id, cycle_id, category,
+				raised, assigned, in_progress, submitted, closed, withdrawn, closed_on_time) VALUES `, ``, 10, rows); err != nil {
+			return fmt.Errorf("progress counts: %w", err)
+		}
+		clear(rows)
+		rows = rows[:0]
+	}
+	for keys := range slices.Chunk(slices.SortedFunc(maps.Keys(pr.due), compareDue), rowsPerStatement) {
+		for _, k := range keys {
+			rows = append(rows, k.unit, k.cycle, k.category, k.deadline, pr.due[k])
+		}
+		if err := execRows(ctx, tx, `INSERT INTO prog_due (unit_id, cycle_id, category, deadline, n) VALUES `, ``, 5, rows); err != nil {
+			return fmt.Errorf("progress due: %w", err)
+		}
+		clear(rows)
+		rows = rows[:0]
+	}
+	for keys := range slices.Chunk(slices.SortedFunc(maps.Keys(pr.daily), compareDaily), rowsPerStatement) {
+		for _, k := range keys {
+			d := pr.daily[k]
+			rows = append(rows, k.unit, k.cycle, k.category, k.day, d.open, d.closed, d.raised, d.verified)
+		}
+		if err := execRows(ctx, tx, `INSERT INTO prog_daily (unit_id, cycle_id, category, day, d_open, d_closed, raised, verified) VALUES `,
+			``, 8, rows); err != nil {
+			return fmt.Errorf("progress daily: %w", err)
+		}
+		clear(rows)
+		rows = rows[:0]
+	}
+	return nil
+}
+
+// The orders of the counters' keys, which are the tables' keys.
+
+func compareBuckets(a, b bucketKey) int {
+	return compareStrings(a.unit, b.unit, a.cycle, b.cycle, a.category, b.category, "", "")
+}
+
+func compareDue(a, b dueKey) int {
+	return compareStrings(a.unit, b.unit, a.cycle, b.cycle, a.category, b.category, a.deadline, b.deadline)
+}
+
+func compareDaily(a, b dailyKey) int {
+	return compareStrings(a.unit, b.unit, a.cycle, b.cycle, a.category, b.category, a.day, b.day)
+}
+
+// compareStrings compares the tuples (a1, a2, a3, a4) and (b1, b2, b3,
+// b4), given in pairs, stopping at the first pair that differs.
+func compareStrings(a1, b1, a2, b2, a3, b3, a4, b4 string) int {
+	if c := strings.Compare(a1, b1); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a2, b2); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a3, b3); c != 0 {
+		return c
+	}
+	return strings.Compare(a4, b4)
 }
 
 // rowsPerStatement is how many rows execRows writes per statement: enough
@@ -301,7 +434,7 @@ func execRows(ctx context.Context, tx *Tx, head, tail string, width int, args []
 	for len(args) > 0 {
 		n := min(len(args)/width, rowsPerStatement)
 		q := head + row + strings.Repeat(", "+row, n-1) + tail
-		if _, err := tx.Exec(ctx, q, args[:n*width]...); err != nil {
+		if err := tx.execMany(ctx, q, args[:n*width]); err != nil {
 			return err
 		}
 		args = args[n*width:]

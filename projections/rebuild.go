@@ -6,17 +6,27 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 )
 
-// rebuildBatch is how many events a rebuild applies per transaction: large
-// batches amortise the commit, which is most of a rebuild's cost.
-const rebuildBatch = 10000
+// rebuildBatch is how many events a rebuild reads at a time and applies
+// per transaction: enough to make a transaction's cost small, few enough
+// that the batches in flight (being read, decoded, queued for each view)
+// stay a few tens of megabytes. Tests make it small, to see bulk loads
+// carry their state from batch to batch.
+var rebuildBatch = 5000
 
 // RebuildStats says what a rebuild did.
 type RebuildStats struct {
 	Events   int    // events applied to the new database
 	Position uint64 // position the new view was swapped in at
+	// Where the time went: Load until the view had applied every event
+	// read (for RebuildAll, counted from its start, which all views
+	// share), Write writing what the bulk load kept and indexing it,
+	// Swap catching up and replacing the live view.
+	Load, Write, Swap time.Duration
 }
 
 // Rebuild builds the view afresh from position zero in a new database
@@ -59,6 +69,7 @@ func RebuildAll(ctx context.Context, runners []*Runner, progress func(pos uint64
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	start := time.Now()
 
 	builds := make([]*rebuild, len(runners))
 	defer func() {
@@ -81,7 +92,7 @@ func RebuildAll(ctx context.Context, runners []*Runner, progress func(pos uint64
 	// rather than letting batches pile up in memory.
 	queues := make([]chan []Delivery, len(builds))
 	for i := range queues {
-		queues[i] = make(chan []Delivery, 2)
+		queues[i] = make(chan []Delivery, 1)
 	}
 	errs := make([]error, len(builds))
 	var applied sync.WaitGroup
@@ -103,6 +114,13 @@ func RebuildAll(ctx context.Context, runners []*Runner, progress func(pos uint64
 					acks <- batch[len(batch)-1].Event.Position
 				}
 			}
+			if errs[i] == nil && ctx.Err() == nil {
+				// Each view ends its bulk load as soon as it has applied
+				// everything read, beside the others still applying.
+				b.load = time.Since(start)
+				errs[i] = b.endBulk(ctx)
+				b.write = time.Since(start) - b.load
+			}
 		})
 	}
 	var reported sync.WaitGroup
@@ -120,6 +138,17 @@ func RebuildAll(ctx context.Context, runners []*Runner, progress func(pos uint64
 		})
 	}
 	readErr := readAll(ctx, runners[0].opts.Source, func(batch []Delivery) bool {
+		// Several views share each event's payload, decoded here, beside
+		// the reader and before the views, which would otherwise wait for
+		// each other to decode it. A single view decodes what it needs
+		// itself (often a few kinds of events).
+		if len(builds) > 1 {
+			dec := make([]decoded, len(batch))
+			for i := range batch {
+				batch[i].decoded = &dec[i]
+				dec[i].payload(batch[i].Event)
+			}
+		}
 		for _, q := range queues {
 			select {
 			case q <- batch:
@@ -149,7 +178,9 @@ func RebuildAll(ctx context.Context, runners []*Runner, progress func(pos uint64
 			continue
 		}
 		swapped.Go(func() {
+			swap := time.Now()
 			stats[i], errs[i] = b.finish(ctx)
+			stats[i].Swap = time.Since(swap)
 		})
 	}
 	swapped.Wait()
@@ -204,6 +235,13 @@ func readAll(ctx context.Context, src Source, fn func([]Delivery) bool) error {
 }
 
 // rebuild is one runner's new view database while it is being built.
+//
+// It starts in a bulk load: the database has no write-ahead log and is
+// not synced (a crash throws it away: the next rebuild starts by removing
+// it, and the live view is untouched), and a BulkLoader keeps state in
+// memory and goes without its deferred indexes. endBulk writes that
+// state, creates the indexes, and turns the database into an ordinary
+// one for the catch-up; finish syncs it before it replaces the live one.
 type rebuild struct {
 	r      *Runner
 	tmp    string
@@ -211,27 +249,109 @@ type rebuild struct {
 	pos    uint64
 	events int
 	kept   bool
+	// bulk is the state of the bulk load (Tx.Bulk), nil once it ended.
+	bulk map[any]any
+	// deferred holds the SQL of the indexes and triggers dropped for the
+	// bulk load.
+	deferred []string
+	// load and write are RebuildStats.Load and Write.
+	load, write time.Duration
 }
 
 func (r *Runner) startRebuild(ctx context.Context) (*rebuild, error) {
 	tmp := r.path + ".rebuild"
 	removeDB(tmp)
-	db, pos, _, err := r.openAndMigrate(ctx, tmp)
+	db, pos, _, err := r.openAndMigrate(ctx, tmp, true)
 	if err != nil {
 		removeDB(tmp)
 		return nil, err
 	}
-	return &rebuild{r: r, tmp: tmp, db: db, pos: pos}, nil
+	b := &rebuild{r: r, tmp: tmp, db: db, pos: pos}
+	if bl, ok := r.proj.(BulkLoader); ok {
+		b.bulk = map[any]any{}
+		if b.deferred, err = dropDeferred(ctx, db, bl.Deferred()); err != nil {
+			b.discard()
+			return nil, fmt.Errorf("rebuild %s: %w", r.proj.Name(), err)
+		}
+	}
+	return b, nil
+}
+
+// dropDeferred drops the named indexes and triggers and returns the SQL
+// that creates them again.
+func dropDeferred(ctx context.Context, db *viewDB, names []string) ([]string, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var out []string
+	for _, name := range names {
+		var typ, create string
+		if err := tx.QueryRowContext(ctx, `SELECT type, sql FROM sqlite_master WHERE name = ? AND type IN ('index', 'trigger')`, name).Scan(&typ, &create); err != nil {
+			return nil, fmt.Errorf("deferred %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DROP `+strings.ToUpper(typ)+` "`+name+`"`); err != nil {
+			return nil, fmt.Errorf("deferred %s: %w", name, err)
+		}
+		out = append(out, create)
+	}
+	return out, tx.Commit()
 }
 
 func (b *rebuild) apply(ctx context.Context, batch []Delivery) error {
-	res, err := b.r.applyTo(ctx, b.db, batch, false)
+	res, err := b.r.applyTo(ctx, b.db, batch, false, b.bulk)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", b.r.proj.Name(), err)
 	}
 	b.events += res.applied
 	b.pos = res.pos
 	return nil
+}
+
+// endBulk ends the bulk load: the projection writes what it kept, the
+// deferred indexes and triggers are created again, and the database gets
+// its write-ahead log back, for the catch-up and the swap.
+func (b *rebuild) endBulk(ctx context.Context) error {
+	if b.bulk != nil {
+		if err := b.writeBulk(ctx); err != nil {
+			return fmt.Errorf("rebuild %s: end bulk load: %w", b.r.proj.Name(), err)
+		}
+		b.bulk = nil
+	}
+	for _, pragma := range []string{`PRAGMA journal_mode = WAL`, `PRAGMA synchronous = NORMAL`, `PRAGMA cache_size = -65536`} {
+		if _, err := b.db.write.ExecContext(ctx, pragma); err != nil {
+			return fmt.Errorf("rebuild %s: %w", b.r.proj.Name(), err)
+		}
+	}
+	return nil
+}
+
+// writeBulk lets the projection write what its bulk load kept and creates
+// the deferred indexes and triggers again, in one transaction.
+func (b *rebuild) writeBulk(ctx context.Context) error {
+	tx, err := beginTx(ctx, b.db)
+	if err != nil {
+		return err
+	}
+	defer tx.end()
+	tx.view, tx.bulk, tx.quiet, tx.pos = b.r.proj.Name(), b.bulk, true, b.pos
+	if err := b.r.proj.(BulkLoader).EndBulk(ctx, tx); err != nil {
+		return err
+	}
+	if len(b.deferred) > 0 {
+		// Sorting an index's keys in memory, rather than through
+		// temporary files, needs a cache as large as the keys.
+		if _, err := tx.ExecContext(ctx, `PRAGMA cache_size = -32768`); err != nil {
+			return err
+		}
+	}
+	for _, create := range b.deferred {
+		if _, err := tx.ExecContext(ctx, create); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // discard removes the new database unless it replaced the live one.
@@ -249,7 +369,7 @@ func (b *rebuild) discard() {
 // meanwhile up to the live position, and swaps it in.
 func (b *rebuild) finish(ctx context.Context) (RebuildStats, error) {
 	r := b.r
-	st := RebuildStats{Events: b.events}
+	st := RebuildStats{Events: b.events, Load: b.load, Write: b.write}
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
 	live := r.pos.Load()
@@ -281,24 +401,33 @@ func (b *rebuild) finish(ctx context.Context) (RebuildStats, error) {
 	// The new view may be ahead of the live one (the store had events that
 	// JetStream has not delivered yet); it then becomes the checkpoint and
 	// those events are skipped when they arrive.
+	//
+	// The bulk load wrote without syncing: the whole file is made durable
+	// before it replaces the live one.
 	if _, err := b.db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		return st, fmt.Errorf("rebuild %s: %w", r.proj.Name(), err)
 	}
 	b.db.Close()
 	b.db = nil
+	if err := syncFile(b.tmp); err != nil {
+		return st, fmt.Errorf("rebuild %s: %w", r.proj.Name(), err)
+	}
 	r.dbMu.Lock()
 	defer r.dbMu.Unlock()
 	if r.db != nil {
 		r.db.Close()
 	}
-	removeDB(r.path)
+	// The rename replaces the live file at once; its log must go first,
+	// or the new file would open with it.
+	os.Remove(r.path + "-wal")
+	os.Remove(r.path + "-shm")
 	if err := os.Rename(b.tmp, r.path); err != nil {
 		r.db = nil
 		return st, fmt.Errorf("rebuild %s: swap: %w", r.proj.Name(), err)
 	}
 	b.kept = true
 	syncDir(filepath.Dir(r.path))
-	ndb, npos, ptime, err := r.openAndMigrate(ctx, r.path)
+	ndb, npos, ptime, err := r.openAndMigrate(ctx, r.path, false)
 	if err != nil {
 		r.db = nil
 		return st, err
@@ -310,6 +439,19 @@ func (b *rebuild) finish(ctx context.Context) (RebuildStats, error) {
 		r.posTime.Store(ptime)
 	}
 	return st, nil
+}
+
+// syncFile flushes the file at path to stable storage.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func removeDB(path string) {

@@ -30,6 +30,9 @@ type Source interface {
 type Delivery struct {
 	Event events.Event
 	Prev  uint64
+	// decoded holds Event's payload for all the views a rebuild applies
+	// it to; nil outside a rebuild of several views.
+	decoded *decoded
 }
 
 // Options configure a Runner.
@@ -95,7 +98,7 @@ func Open(ctx context.Context, proj Projection, opts Options) (*Runner, error) {
 		path:   filepath.Join(opts.Dir, proj.Name()+"-"+opts.Replica+".db"),
 		notify: make(chan struct{}),
 	}
-	db, pos, ptime, err := r.openAndMigrate(ctx, r.path)
+	db, pos, ptime, err := r.openAndMigrate(ctx, r.path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +118,8 @@ func (r *Runner) Replica() string { return r.opts.Replica }
 // Position is the last position applied to the view.
 func (r *Runner) Position() uint64 { return r.pos.Load() }
 
-func (r *Runner) openAndMigrate(ctx context.Context, path string) (*viewDB, uint64, int64, error) {
-	db, err := openViewDB(path)
+func (r *Runner) openAndMigrate(ctx context.Context, path string, bulk bool) (*viewDB, uint64, int64, error) {
+	db, err := openViewDB(path, bulk)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -197,7 +200,7 @@ func (r *Runner) Apply(ctx context.Context, batch []Delivery) error {
 	if last > r.head.Load() {
 		r.head.Store(last)
 	}
-	res, err := r.applyTo(ctx, db, batch, true)
+	res, err := r.applyTo(ctx, db, batch, true, nil)
 	if err != nil {
 		return fmt.Errorf("projection %s: apply: %w", r.proj.Name(), err)
 	}
@@ -219,14 +222,24 @@ type applyResult struct {
 }
 
 // applyTo runs one batch against db starting from the runner's checkpoint
-// (or, for a rebuild, the checkpoint stored in db).
-func (r *Runner) applyTo(ctx context.Context, db *viewDB, batch []Delivery, live bool) (applyResult, error) {
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+// (or, for a rebuild, the checkpoint stored in db). bulk is the state of a
+// rebuild's bulk load (see BulkLoader), nil for any other batch.
+func (r *Runner) applyTo(ctx context.Context, db *viewDB, batch []Delivery, live bool, bulk map[any]any) (applyResult, error) {
+	// A batch is short: it stops at its end, not in the middle, when ctx
+	// is done. (The driver watches a cancellable context with a goroutine
+	// for every statement, which was a noticeable part of a rebuild.)
+	if err := ctx.Err(); err != nil {
+		return applyResult{}, err
+	}
+	readCtx := ctx
+	ctx = context.WithoutCancel(ctx)
+	tx, err := beginTx(ctx, db)
 	if err != nil {
 		return applyResult{}, err
 	}
-	defer sqlTx.Rollback()
-	tx := &Tx{Tx: sqlTx, bound: map[string]*sql.Stmt{}, view: r.proj.Name()}
+	defer tx.end()
+	sqlTx := tx.Tx
+	tx.view, tx.bulk, tx.quiet = r.proj.Name(), bulk, !live
 	var res applyResult
 	if live {
 		res.pos, res.ptime = r.pos.Load(), r.posTime.Load()
@@ -234,8 +247,8 @@ func (r *Runner) applyTo(ctx context.Context, db *viewDB, batch []Delivery, live
 		return applyResult{}, err
 	}
 	start := res.pos
-	apply := func(e events.Event) error {
-		tx.pos = e.Position
+	apply := func(e events.Event, dec *decoded) error {
+		tx.pos, tx.decoded = e.Position, dec
 		if err := r.proj.Apply(ctx, tx, e); err != nil {
 			return fmt.Errorf("event %d (%s): %w", e.Position, e.Type, err)
 		}
@@ -251,7 +264,7 @@ func (r *Runner) applyTo(ctx context.Context, db *viewDB, batch []Delivery, live
 			continue
 		}
 		if d.Prev > res.pos {
-			n, err := r.fillGap(ctx, res.pos, e.Position, apply)
+			n, err := r.fillGap(readCtx, res.pos, e.Position, apply)
 			if err != nil {
 				return applyResult{}, err
 			}
@@ -259,7 +272,7 @@ func (r *Runner) applyTo(ctx context.Context, db *viewDB, batch []Delivery, live
 				res.gaps++
 			}
 		}
-		if err := apply(e); err != nil {
+		if err := apply(e, d.decoded); err != nil {
 			return applyResult{}, err
 		}
 	}
@@ -281,9 +294,32 @@ func (r *Runner) applyTo(ctx context.Context, db *viewDB, batch []Delivery, live
 	return res, nil
 }
 
+// beginTx begins a transaction on db's writer. end must follow, after
+// the commit or instead of it.
+func beginTx(ctx context.Context, db *viewDB) (*Tx, error) {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &Tx{Tx: sqlTx, conn: conn, bound: map[string]*sql.Stmt{}}, nil
+}
+
+// end rolls the transaction back unless it committed, and lets its
+// connection go.
+func (tx *Tx) end() {
+	tx.close()
+	_ = tx.Rollback()
+	_ = tx.conn.Close()
+}
+
 // fillGap applies the events strictly between from and before, read from
 // the source, and returns how many it applied.
-func (r *Runner) fillGap(ctx context.Context, from, before uint64, apply func(events.Event) error) (int, error) {
+func (r *Runner) fillGap(ctx context.Context, from, before uint64, apply func(events.Event, *decoded) error) (int, error) {
 	if r.opts.Source == nil {
 		return 0, fmt.Errorf("gap after position %d and no source to fill it", from)
 	}
@@ -300,7 +336,7 @@ func (r *Runner) fillGap(ctx context.Context, from, before uint64, apply func(ev
 			if e.Position >= before {
 				return n, nil
 			}
-			if err := apply(e); err != nil {
+			if err := apply(e, nil); err != nil {
 				return n, err
 			}
 			from = e.Position

@@ -344,3 +344,29 @@ func TestReadOnClosedRunnerIsUnavailable(t *testing.T) {
 		t.Fatalf("read on closed runner = %v, want unavailable", err)
 	}
 }
+
+// BenchmarkLiveApply applies a mixed history of 50,000 events to each
+// view in batches of 50, as a runner following a busy stream does, and
+// reports events per second: the live path, without NATS.
+func BenchmarkLiveApply(b *testing.B) {
+	ds := deliveries(mixedHistory(b, 50_000))
+	ctx := context.Background()
+	for _, p := range []Projection{Ledger{}, Commitments{}, Audit{}, Access{}} {
+		b.Run(p.Name(), func(b *testing.B) {
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				r := MustOpenRunner(b, p, nil, nil)
+				b.StartTimer()
+				start := time.Now()
+				for i := 0; i < len(ds); i += 50 {
+					if err := r.Apply(ctx, ds[i:min(i+50, len(ds))]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				total += time.Since(start)
+			}
+			b.ReportMetric(float64(len(ds)*b.N)/total.Seconds(), "events/s")
+		})
+	}
+}

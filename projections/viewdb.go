@@ -17,16 +17,27 @@ type viewDB struct {
 	read  *sql.DB
 }
 
-func openViewDB(path string) (*viewDB, error) {
-	// synchronous=NORMAL: a power cut may lose the last batches, but never
-	// splits a view change from its checkpoint, and the lost events are
-	// simply consumed again.
+// openViewDB opens the view database at path. bulk opens a rebuild's new
+// database for its bulk load (see rebuild), which nobody reads and a
+// crash throws away: no write-ahead log, no syncs, and a small cache,
+// since a bulk load mostly appends. rebuild.endBulk turns it into an
+// ordinary view database.
+func openViewDB(path string, bulk bool) (*viewDB, error) {
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	if bulk {
+		q.Add("_pragma", "journal_mode(MEMORY)")
+		q.Add("_pragma", "synchronous(OFF)")
+		q.Add("_pragma", "cache_size(-16384)")
+	} else {
+		// synchronous=NORMAL: a power cut may lose the last batches, but
+		// never splits a view change from its checkpoint, and the lost
+		// events are simply consumed again.
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "cache_size(-65536)")
+	}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(OFF)")
-	q.Add("_pragma", "cache_size(-65536)")
 	q.Add("_txlock", "immediate")
 	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {

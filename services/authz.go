@@ -31,6 +31,8 @@ import (
 //	commitment.log_activity                   editor, admin    the commitment's unit
 //	cycle.open, cycle.close                   admin            the whole organisation
 //	cycle.carry_over                          admin            the whole organisation
+//	ruleset.draft, ruleset.revise             admin            the whole organisation
+//	ruleset.publish, assessment.publish
 //	unit.register                             admin            the parent (a root unit: organisation)
 //	unit.rename, unit.retire                  admin            the unit
 //	unit.move                                 admin            the unit and the new parent

@@ -50,6 +50,12 @@ var retryable = map[string]bool{
 	events.RevokeRole{}.CommandName():       true,
 	events.IssueToken{}.CommandName():       true,
 	events.RevokeToken{}.CommandName():      true,
+
+	// Rule sets and publications replace or freeze what the issuer saw.
+	events.DraftRuleset{}.CommandName():      true,
+	events.ReviseRuleset{}.CommandName():     false,
+	events.PublishRuleset{}.CommandName():    false,
+	events.PublishAssessment{}.CommandName(): false,
 }
 
 // handle prepares the job of one command: fills in generated ids and binds
@@ -324,6 +330,11 @@ func (s *Service) handle(ctx context.Context, cmd events.Command, who principal,
 		})
 		j.extra = map[string]string{"token": token}
 		return j, nil
+
+	// ---- assessment ----
+
+	case events.DraftRuleset, events.ReviseRuleset, events.PublishRuleset, events.PublishAssessment:
+		return s.assessmentJob(c, who, meta)
 
 	case events.RevokeToken:
 		return s.userJob(c.UserID, c.ExpectedRevision, c, func(ctx context.Context, st userState, x decideContext) ([]events.Payload, error) {

@@ -44,12 +44,19 @@ type importEntry struct {
 // replayed), Events the count of events, and Extra maps every entry (item,
 // measure, commitment) to the id it created.
 //
+// A dry run (c.DryRun) stops after the first pass: Extra maps every
+// entry to the id it would create, and nothing is written.
+//
 // Roles: each entry needs what its commands need on its unit (editor or
 // admin for an item and its measures, admin for a commitment), and all of
 // them are checked in the first pass.
 func (s *Service) importReport(ctx context.Context, c events.ImportReport, who principal, meta Meta) (Result, error) {
 	if meta.IdempotencyKey == "" {
-		b, err := json.Marshal(c)
+		// A dry run derives the same key, and so the same ids, as the
+		// import it tries.
+		plain := c
+		plain.DryRun = false
+		b, err := json.Marshal(plain)
 		if err != nil {
 			return Result{}, events.Wrap(events.CodeInternal, err, "encode import")
 		}
@@ -78,6 +85,14 @@ func (s *Service) importReport(ctx context.Context, c events.ImportReport, who p
 	}
 
 	res := Result{ID: meta.IdempotencyKey, Extra: map[string]string{}}
+	if c.DryRun {
+		for _, e := range entries {
+			for k, id := range e.ids {
+				res.Extra[k] = id
+			}
+		}
+		return res, nil
+	}
 	for i, e := range entries {
 		r, err := s.run(ctx, e.meta, e.job)
 		if err != nil {
@@ -221,6 +236,11 @@ func inEntry(entry string, err error) error {
 	out := &events.Error{Code: e.Code, Message: entry + ": " + e.Message, Err: e.Err}
 	for _, f := range e.Fields {
 		out.Fields = append(out.Fields, events.FieldError{Field: entry + "." + f.Field, Problem: f.Problem})
+	}
+	if len(e.Fields) == 0 {
+		// A refusal of the whole entry (a missing role) still names the
+		// entry, so that a caller can point at the row it came from.
+		out.Fields = []events.FieldError{{Field: entry, Problem: e.Message}}
 	}
 	return out
 }

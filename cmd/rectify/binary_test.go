@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,8 +83,6 @@ type child struct {
 	exited         bool
 }
 
-var servingLine = regexp.MustCompile(`serving http://(\S+) `)
-
 // startChild starts `rectify serve` on dir with a free HTTP port and waits
 // until /readyz says every part is ready.
 func startChild(tb testing.TB, dir string, extra ...string) *child {
@@ -93,6 +90,7 @@ func startChild(tb testing.TB, dir string, extra ...string) *child {
 	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	c := &child{cmd: exec.Command(rectifyBinary(tb), args...), dir: dir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
+	c.cmd.SysProcAttr = childAttr()
 	if err := c.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}

@@ -173,9 +173,11 @@ func confirmReportReview(path string, asJSON bool, stdout io.Writer) error {
 		return writeReportJSON(stdout, steps)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENTRY\tCOMMAND\tWHAT\tIDEMPOTENCY KEY")
+	// No keys here: sent, the import is one report.import command under
+	// one key (derived from this file), not these steps one by one.
+	fmt.Fprintln(tw, "ENTRY\tCOMMAND\tWHAT")
 	for _, s := range steps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Entry, s.Name, reportClip(reportStepText(s.Command), 36), s.Key)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Entry, s.Name, reportClip(reportStepText(s.Command), 36))
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\n%d commands would be written. Nothing was sent; to write them as one import, run\n"+

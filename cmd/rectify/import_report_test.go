@@ -116,8 +116,8 @@ func TestImportReportReviewAndConfirm(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, want := range []string{
-		"p1 item.raise 理论学习不够深入系统 report-",
-		"c6 commitment.make 5/week 每天利用“学习强国”平台自学不少于1次 report-",
+		"p1 item.raise 理论学习不够深入系统\n",
+		"c6 commitment.make 5/week 每天利用“学习强国”平台自学不少于1次\n",
 		"15 commands would be written",
 	} {
 		if !strings.Contains(squeeze(out), want) {

@@ -37,8 +37,13 @@ func commands() []command {
 	return []command{
 		{"version", "print the version of rectify", runVersion},
 		{"events tail", "print $all as JSON lines and follow it live", runEventsTail},
-		{"serve", "run every role in one process with the embedded defaults", runServe},
+		{"serve", "run every role in one process with the embedded defaults, or the roles named by --roles", runServe},
+		{"healthcheck", "exit 0 when a rectify process's /healthz (or /readyz) answers 200", runHealthcheck},
+		{"views digest", "print the digest of every view, or of a fresh rebuild from the store", runViewsDigest},
 		{"import report", "read an annual work report (述职报告) into a draft ledger", runImportReport},
+		{"import ledger", "import a ledger (台账) from an XLSX or CSV file, with a dry run", runImportLedger},
+		{"export", "export the ledger, commitments or compliance as XLSX or CSV", runExport},
+		{"bench", "measure the performance targets, each beside a baseline", runBench},
 	}
 }
 

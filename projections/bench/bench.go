@@ -43,6 +43,9 @@ type RebuildConfig struct {
 	// Batch is how many events the baseline reads at a time (10,000, as a
 	// rebuild does).
 	Batch int
+	// OnlyAll skips rebuilding each view alone (and so the comparison of
+	// digests): the baseline and RebuildAll only, for profiling.
+	OnlyAll bool
 }
 
 // Run is one timed part of a benchmark.
@@ -50,6 +53,21 @@ type Run struct {
 	Name    string
 	Events  int // events processed (by each view, for a run of several)
 	Elapsed time.Duration
+	// CPU is the CPU time the process used during the run, on every
+	// core: steadier than Elapsed on a shared machine, where other
+	// processes take cores away (zero where the system does not say).
+	CPU time.Duration
+}
+
+// timed runs fn and adds its wall and CPU time to run.
+func (r *Run) timed(fn func() error) error {
+	cpu, _ := processCPU()
+	start := time.Now()
+	err := fn()
+	r.Elapsed += time.Since(start)
+	end, _ := processCPU()
+	r.CPU += end - cpu
+	return err
 }
 
 // PerSec is the run's throughput in events per second.
@@ -80,21 +98,30 @@ type RebuildResult struct {
 	// applied; the rate is how fast the whole set of views moved through
 	// the history.
 	Parallel Run
+	// ParallelViews says, per view of the parallel rebuild in the order of
+	// the views, how long it took to apply every event, write what it
+	// kept and index it, and swap in.
+	ParallelViews []projections.RebuildStats
 	// Digests of each view after the sequential rebuild; the parallel
 	// rebuild gave the same (RunRebuild checks).
 	Digests map[string]string
+	// MaxRSS is the process's peak resident set, in bytes, at the end
+	// (zero where the system does not say).
+	MaxRSS int64
+	// ViewNames are the names of the views, in order.
+	ViewNames []string
 }
 
 // WriteTable prints the result as a table.
 func (r RebuildResult) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tevents\tseconds\tevents/s\tvs baseline\t")
+	fmt.Fprintln(tw, "run\tevents\tseconds\tevents/s\tvs baseline\tcpu seconds\t")
 	row := func(run Run, vs bool) {
 		ratio := "-"
 		if vs && r.Baseline.PerSec() > 0 {
 			ratio = fmt.Sprintf("%.0f%%", 100*run.PerSec()/r.Baseline.PerSec())
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t\n", run.Name, run.Events, run.Elapsed.Seconds(), run.PerSec(), ratio)
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t%.2f\t\n", run.Name, run.Events, run.Elapsed.Seconds(), run.PerSec(), ratio, run.CPU.Seconds())
 	}
 	if r.Load.Elapsed > 0 {
 		row(r.Load, false)
@@ -103,7 +130,9 @@ func (r RebuildResult) WriteTable(w io.Writer) error {
 	for _, v := range r.Views {
 		row(v, true)
 	}
-	row(r.Sequential, true)
+	if r.Sequential.Elapsed > 0 {
+		row(r.Sequential, true)
+	}
 	row(r.Parallel, true)
 	return tw.Flush()
 }
@@ -218,9 +247,12 @@ func RunRebuild(ctx context.Context, dir string, cfg RebuildConfig, progress io.
 			return Run{}, "", err
 		}
 		defer r.Close()
-		start := time.Now()
-		st, err := r.Rebuild(ctx, nil)
-		run := Run{Name: "rebuild " + p.Name(), Events: st.Events, Elapsed: time.Since(start)}
+		run := Run{Name: "rebuild " + p.Name()}
+		err = run.timed(func() error {
+			st, err := r.Rebuild(ctx, nil)
+			run.Events = st.Events
+			return err
+		})
 		if err != nil {
 			return run, "", fmt.Errorf("rebuild %s: %w", p.Name(), err)
 		}
@@ -231,6 +263,9 @@ func RunRebuild(ctx context.Context, dir string, cfg RebuildConfig, progress io.
 	res.Digests = map[string]string{}
 	res.Sequential = Run{Name: "every view, one after another", Events: res.Events}
 	for _, p := range cfg.Views {
+		if cfg.OnlyAll {
+			break
+		}
 		run, d, err := rebuild(filepath.Join(dir, "sequential"), p)
 		if err != nil {
 			return res, err
@@ -238,10 +273,14 @@ func RunRebuild(ctx context.Context, dir string, cfg RebuildConfig, progress io.
 		printf(progress, "%s: %d events in %.2fs (%.0f/s)", run.Name, run.Events, run.Elapsed.Seconds(), run.PerSec())
 		res.Views = append(res.Views, run)
 		res.Sequential.Elapsed += run.Elapsed
+		res.Sequential.CPU += run.CPU
 		res.Digests[p.Name()] = d
 	}
 
 	res.Parallel = Run{Name: "every view at once (RebuildAll)", Events: res.Events}
+	for _, p := range cfg.Views {
+		res.ViewNames = append(res.ViewNames, p.Name())
+	}
 	var runners []*projections.Runner
 	defer func() {
 		for _, r := range runners {
@@ -255,11 +294,13 @@ func RunRebuild(ctx context.Context, dir string, cfg RebuildConfig, progress io.
 		}
 		runners = append(runners, r)
 	}
-	start := time.Now()
-	if _, err := projections.RebuildAll(ctx, runners, nil); err != nil {
+	if err := res.Parallel.timed(func() error {
+		var err error
+		res.ParallelViews, err = projections.RebuildAll(ctx, runners, nil)
+		return err
+	}); err != nil {
 		return res, err
 	}
-	res.Parallel.Elapsed = time.Since(start)
 	digests := make([]string, len(runners))
 	for i, r := range runners {
 		if digests[i], err = r.Digest(ctx); err != nil {
@@ -268,10 +309,20 @@ func RunRebuild(ctx context.Context, dir string, cfg RebuildConfig, progress io.
 	}
 	printf(progress, "%s: %.2fs (%.0f events/s)", res.Parallel.Name, res.Parallel.Elapsed.Seconds(), res.Parallel.PerSec())
 	for i, p := range cfg.Views {
+		if cfg.OnlyAll {
+			res.Digests[p.Name()] = digests[i]
+			continue
+		}
 		if digests[i] != res.Digests[p.Name()] {
 			return res, events.Errorf(events.CodeInternal, "view %s: the parallel rebuild's digest %s differs from the sequential one's %s", p.Name(), digests[i], res.Digests[p.Name()])
 		}
 	}
+	for i, st := range res.ParallelViews {
+		printf(progress, "  %s: applied every event at %.2fs, wrote and indexed what it kept in %.2fs, swapped in %.2fs",
+			res.ViewNames[i], st.Load.Seconds(), st.Write.Seconds(), st.Swap.Seconds())
+	}
+	_, res.MaxRSS = processCPU()
+	printf(progress, "peak resident set of the process: %d MiB", res.MaxRSS>>20)
 	return res, nil
 }
 
@@ -279,24 +330,24 @@ func RunRebuild(ctx context.Context, dir string, cfg RebuildConfig, progress io.
 // decodes each payload.
 func baseline(ctx context.Context, src projections.Source, batch int) (Run, error) {
 	run := Run{Name: "baseline: read + decode"}
-	start := time.Now()
-	var pos uint64
-	for {
-		evs, err := src.ReadAll(ctx, pos, batch)
-		if err != nil {
-			return run, err
-		}
-		if len(evs) == 0 {
-			break
-		}
-		for _, e := range evs {
-			if _, err := events.Decode(e); err != nil {
-				return run, err
+	err := run.timed(func() error {
+		var pos uint64
+		for {
+			evs, err := src.ReadAll(ctx, pos, batch)
+			if err != nil {
+				return err
 			}
+			if len(evs) == 0 {
+				return nil
+			}
+			for _, e := range evs {
+				if _, err := events.Decode(e); err != nil {
+					return err
+				}
+			}
+			run.Events += len(evs)
+			pos = evs[len(evs)-1].Position
 		}
-		run.Events += len(evs)
-		pos = evs[len(evs)-1].Position
-	}
-	run.Elapsed = time.Since(start)
-	return run, nil
+	})
+	return run, err
 }

@@ -19,6 +19,7 @@ var (
 	benchStore  = flag.String("bench.store", "", "event store file BenchmarkRebuild loads the history into, or reuses if it holds it (default: a temporary file)")
 	benchRate   = flag.Int("bench.rate", 500, "appends per second of BenchmarkAppendToView")
 	benchViews  = flag.String("bench.views", "", "comma-separated views to measure (default: every view)")
+	benchOnly   = flag.Bool("bench.onlyall", false, "BenchmarkRebuild measures only the baseline and RebuildAll, not each view alone (for -cpuprofile)")
 )
 
 // views returns the views -bench.views names, or nil for every view.
@@ -43,7 +44,7 @@ func views(tb testing.TB) []projections.Projection {
 // decodes, and logs the table. With -bench.store the loaded history is
 // kept and reused by later runs.
 func BenchmarkRebuild(b *testing.B) {
-	cfg := RebuildConfig{History: gen.Config{Seed: 1, Items: *benchEvents / 10, Events: *benchEvents}, StorePath: *benchStore, Views: views(b)}
+	cfg := RebuildConfig{History: gen.Config{Seed: 1, Items: *benchEvents / 10, Events: *benchEvents}, StorePath: *benchStore, Views: views(b), OnlyAll: *benchOnly}
 	var res RebuildResult
 	for b.Loop() {
 		var err error
@@ -60,6 +61,10 @@ func BenchmarkRebuild(b *testing.B) {
 	b.ReportMetric(res.Baseline.PerSec(), "baseline_events/s")
 	b.ReportMetric(res.Sequential.PerSec(), "sequential_events/s")
 	b.ReportMetric(res.Parallel.PerSec(), "parallel_events/s")
+	b.ReportMetric(res.Parallel.CPU.Seconds(), "parallel_cpu_s")
+	if res.MaxRSS > 0 {
+		b.ReportMetric(float64(res.MaxRSS>>20), "peak_rss_MiB")
+	}
 	for _, v := range res.Views {
 		b.ReportMetric(v.PerSec(), strings.TrimPrefix(v.Name, "rebuild ")+"_events/s")
 	}

@@ -160,6 +160,11 @@ func Seed(ctx context.Context, store eventstore.Store, opts Options) (Result, er
 	at(curStart.AddDate(0, 0, -1), admin, events.OpenCycle{CycleID: "y-cur", Name: fmt.Sprintf("%d年度抓基层党建工作述职评议", curStart.Year()-1), Year: curStart.Year() - 1,
 		Kind: events.CycleAnnualReview, Start: day(curStart), End: day(curStart.AddDate(1, 0, -1))})
 
+	// The committee's scoring rules (考核细则), in force from the start, so
+	// that every week, month and quarter of the sample can be assessed.
+	at(start.Add(2*time.Hour), admin, events.DraftRuleset{RulesetID: "kh", Name: "城关街道工委月度考核细则", Rules: events.DefaultScoringRules()})
+	at(start.Add(2*time.Hour+time.Second), admin, events.PublishRuleset{RulesetID: "kh", Note: "经工委会议研究通过"})
+
 	owners := []unit{}
 	for _, u := range units {
 		if u.editor != "" {

@@ -155,7 +155,7 @@ func TestHistoryReplaysThroughCommandSide(t *testing.T) {
 		t.Errorf("replayed %d events, Count says %d", n, gen.Count(cfg))
 	}
 	for _, typ := range events.Types() {
-		if !types[typ] && !recordedByWatcher[typ] {
+		if !types[typ] && !recordedByWatcher[typ] && !notGenerated[typ] {
 			t.Errorf("the replayed history has no %s", typ)
 		}
 	}
@@ -166,6 +166,13 @@ func TestHistoryReplaysThroughCommandSide(t *testing.T) {
 // watcher (services/watcher) records them as time passes. The generator
 // does not make them up, and the command side cannot replay them.
 var recordedByWatcher = map[string]bool{events.ItemTurnedYellow: true, events.ItemTurnedRed: true, events.ItemEscalated: true}
+
+// notGenerated are the event types of the committee's scoring (rule sets
+// and published assessments): a few events a month, not part of the units'
+// work the generator makes up in volume. Their view is tested on its own
+// (projections/assessments_test.go); the generated history leaves them out.
+var notGenerated = map[string]bool{events.RulesetDrafted: true, events.RulesetRevised: true, events.RulesetPublished: true,
+	events.AssessmentPublished: true}
 
 // legal lists, for each item event, the statuses it may happen in and the
 // status it leaves: the lifecycle of DESIGN.md, written out independently
@@ -302,7 +309,7 @@ func TestHistoryShape(t *testing.T) {
 			perType[events.CommitmentMade], cfg.Units, cfg.Items, cfg.Commitments)
 	}
 	for _, typ := range events.Types() {
-		if perType[typ] == 0 && !recordedByWatcher[typ] {
+		if perType[typ] == 0 && !recordedByWatcher[typ] && !notGenerated[typ] {
 			t.Errorf("no %s event", typ)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -200,6 +201,15 @@ type StreamOptions struct {
 	DuplicateWindow time.Duration
 }
 
+// sameStreamConfig reports whether have already has every setting of want
+// that EventsStreamConfig sets.
+func sameStreamConfig(have, want jetstream.StreamConfig) bool {
+	return have.Name == want.Name && have.Description == want.Description && slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention && have.Discard == want.Discard && have.MaxMsgs == want.MaxMsgs &&
+		have.MaxBytes == want.MaxBytes && have.Storage == want.Storage && have.Replicas == want.Replicas &&
+		have.Duplicates == want.Duplicates
+}
+
 // EventsStreamConfig is the configuration EnsureStreams gives the events
 // stream: file storage, every message kept (the stream is a full copy of
 // $all), old messages never discarded.
@@ -238,6 +248,14 @@ const errCodeReplicasNotSupported jetstream.ErrorCode = 10074
 // (CodeInvalid when it rejects the configuration itself).
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptions) error {
 	cfg := EventsStreamConfig(opts)
+	// Update only what differs: the relay calls this on every start while
+	// the views create their consumers, and nats-server (v2.15.2) updates
+	// a stream's file store without the lock consumer creation takes (a
+	// data race its own race detector reports). An unchanged stream needs
+	// no update at all.
+	if st, err := js.Stream(ctx, cfg.Name); err == nil && sameStreamConfig(st.CachedInfo().Config, cfg) {
+		return nil
+	}
 	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.Code == 400 || apiErr.ErrorCode == errCodeReplicasNotSupported) {

@@ -59,9 +59,27 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 		t.Errorf("stream config %+v", cfg)
 	}
 
+	// Ensuring an unchanged stream sends no update: nats-server updates a
+	// stream's store racily against consumers being created, and the
+	// relay ensures the stream on every start while views create theirs.
+	nc, _ := natstest.MustConnect(t, url)
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED." + natsx.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsx.EnsureStreams(ctx, js, natsx.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := updates.NextMsg(300 * time.Millisecond); err == nil {
+		t.Errorf("ensuring an unchanged stream updated it: %s", m.Data)
+	}
+
 	// A changed option updates the existing stream in place.
 	if err := natsx.EnsureStreams(ctx, js, natsx.StreamOptions{DuplicateWindow: 10 * time.Minute}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := updates.NextMsg(5 * time.Second); err != nil {
+		t.Errorf("no update advisory after changing the duplicate window: %v", err)
 	}
 	info, err = s.Info(ctx)
 	if err != nil {

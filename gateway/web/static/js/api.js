@@ -18,6 +18,8 @@ export class ApiError extends Error {
     this.status = status;
     this.code = e.code || (status === 0 ? 'network' : 'internal');
     this.fields = Array.isArray(e.fields) ? e.fields : [];
+    // A ledger import names each problem by sheet, row and column.
+    this.problems = Array.isArray(body && body.problems) ? body.problems : [];
   }
 }
 
@@ -150,11 +152,30 @@ async function send(path, init) {
 }
 
 // download fetches a file with the token (a plain link could not send
-// it) and hands it to the browser as a download.
+// it) and hands it to the browser as a download, named filename or, when
+// that is empty, as the server names it. It returns the reply's headers
+// (an export counts its rows in X-Rectify-Rows).
 export async function download(path, filename) {
   const resp = await fetch(`/api/v1${path}`, { headers: headers({ Accept: '*/*' }) });
   if (!resp.ok) throw await errorOf(resp);
-  saveBlob(await resp.blob(), filename);
+  saveBlob(await resp.blob(), filename || fileNameOf(resp.headers.get('Content-Disposition')) || 'download');
+  return resp.headers;
+}
+
+// fileNameOf reads the file name of a Content-Disposition: the exact
+// (RFC 5987) name when given, else the plain one.
+function fileNameOf(disp) {
+  if (!disp) return '';
+  const ext = /filename\*=UTF-8''([^;]+)/i.exec(disp);
+  if (ext) {
+    try {
+      return decodeURIComponent(ext[1]);
+    } catch {
+      // fall back to the plain name
+    }
+  }
+  const plain = /filename="([^"]*)"/i.exec(disp);
+  return plain ? plain[1] : '';
 }
 
 // saveBlob offers bytes as a file download.

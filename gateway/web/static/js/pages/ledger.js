@@ -1,12 +1,13 @@
 // The ledger (台账): the items in scope, filtered, searched, sorted and
-// paged with the API's cursors, exported as CSV, and the form to raise an
+// paged with the API's cursors, exported by the server as an Excel
+// workbook or CSV (with the same filters), and the form to raise an
 // item. The filters live in the URL (#/ledger?q=...), so a filtered view
 // can be bookmarked and shared.
 
 import { h, replace, debounce } from '../dom.js';
 import { t, tOr, fmtDate, fmtNumber } from '../i18n.js';
 import * as api from '../api.js';
-import { session, can, unitsWhere, unitOptions } from '../session.js';
+import { session, can, isAdmin, unitsWhere, unitOptions } from '../session.js';
 import { actionForm } from '../forms.js';
 import { pageHeader, errorBox, table, statusChip, ragChip, empty } from '../widgets.js';
 
@@ -26,9 +27,11 @@ export function mount(root, ctx) {
 
   const list = h('div', { class: 'ledger-list', attrs: { 'aria-live': 'polite' } });
   const exportBtn = h('button', { type: 'button', id: 'export', class: 'secondary', text: t('ledger.export') });
+  const exportCSV = h('button', { type: 'button', id: 'export-csv', class: 'secondary', text: t('ledger.exportCSV') });
   const exportStatus = h('span', { class: 'muted', attrs: { role: 'status' } });
-  root.append(pageHeader(t('ledger.title'), h('div', { class: 'head-tools' }, exportBtn, exportStatus)));
+  root.append(pageHeader(t('ledger.title'), h('div', { class: 'head-tools' }, exportBtn, exportCSV, exportStatus)));
   if (can('raise') && session.cycles.some((c) => !c.closed)) root.append(raiseForm((reply) => refresh(reply.position)));
+  if (isAdmin() && session.cycles.some((c) => !c.closed)) root.append(importPanel((pos) => refresh(pos)));
   root.append(filterForm(), list);
 
   function params(cursor) {
@@ -121,25 +124,26 @@ export function mount(root, ctx) {
     return form;
   }
 
-  exportBtn.addEventListener('click', async () => {
+  // The server writes the export (Chinese headers, one sheet per view,
+  // the measures of every item) with the caller's scope and these filters.
+  async function runExport(format, btn) {
     exportBtn.disabled = true;
+    exportCSV.disabled = true;
     exportStatus.textContent = t('ledger.exporting');
     try {
-      const rows = [];
-      let cursor = '';
-      do {
-        const res = await api.get('/items', { params: { ...params(cursor), limit: 200, with_total: false } });
-        rows.push(...(res.items || []));
-        cursor = res.next_cursor || '';
-      } while (cursor);
-      api.saveBlob(new Blob([toCSV(rows)], { type: 'text/csv;charset=utf-8' }), `ledger-${new Date().toISOString().slice(0, 10)}.csv`);
-      exportStatus.textContent = t('ledger.exported', { n: fmtNumber(rows.length) });
+      const { q, cycle_id, unit_id, status, rag, sort, order } = state;
+      const hdrs = await api.download(`/exports/ledger.${format}${api.query({ q, cycle_id, unit_id, status, rag, sort, order })}`);
+      exportStatus.textContent = t('ledger.exported', { n: fmtNumber(Number(hdrs.get('X-Rectify-Rows') || 0)) });
     } catch (err) {
       exportStatus.textContent = `${t('error.internal')} ${err.message}`;
     } finally {
       exportBtn.disabled = false;
+      exportCSV.disabled = false;
+      btn.focus();
     }
-  });
+  }
+  exportBtn.addEventListener('click', () => runExport('xlsx', exportBtn));
+  exportCSV.addEventListener('click', () => runExport('csv', exportCSV));
 
   refresh(0);
   return { refresh, wants: (c) => c.view === 'ledger' && c.key.startsWith('item:'), destroy: () => ctrl.abort() };
@@ -166,24 +170,84 @@ function raiseForm(done) {
   });
 }
 
-// toCSV writes the items as CSV with a byte order mark (so spreadsheet
-// programs read the Chinese text as UTF-8). A cell that starts like a
-// formula is prefixed with ' so that opening the file runs nothing.
-export function toCSV(items) {
-  const cols = [
-    ['csv.id', (i) => i.id], ['csv.title', (i) => i.title], ['csv.unit', (i) => i.unit_name || i.unit_id],
-    ['csv.cycle', (i) => i.cycle_name || i.cycle_id], ['csv.status', (i) => tOr(`status.${i.status}`, i.status)],
-    ['csv.rag', (i) => tOr(`rag.${i.rag}`, i.rag)], ['csv.deadline', (i) => i.deadline], ['csv.days_left', (i) => i.days_left ?? ''],
-    ['csv.percent', (i) => i.percent], ['csv.owner', (i) => i.owner_name || ''], ['csv.category', (i) => i.category || ''],
-    ['csv.severity', (i) => (i.severity ? tOr(`severity.${i.severity}`, i.severity) : '')], ['csv.raised_on', (i) => i.raised_on],
-    ['csv.closed_on', (i) => i.closed_on || ''],
-  ];
-  const cell = (v) => {
-    let s = String(v ?? '');
-    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  const lines = [cols.map(([k]) => cell(t(k))).join(',')];
-  for (const it of items) lines.push(cols.map(([, f]) => cell(f(it))).join(','));
-  return `\uFEFF${lines.join('\r\n')}\r\n`;
+// importPanel imports a ledger file (台账导入), for administrators: the
+// server checks every row (a dry run) and shows what it would write, or
+// every problem by sheet, row and column; the import itself is one
+// command under one idempotency key, kept for the chosen file so that a
+// retry after a timeout writes nothing twice.
+function importPanel(done) {
+  const file = h('input', { type: 'file', id: 'ledger-file', name: 'file',
+    accept: '.xlsx,.csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,text/csv' });
+  const cycle = h('select', { id: 'ledger-import-cycle', name: 'cycle_id' },
+    h('option', { value: '', text: t('ledgerImport.cycleFromFile') }),
+    session.cycles.filter((c) => !c.closed).map((c) => h('option', { value: c.id, text: c.name })));
+  const check = h('button', { type: 'button', id: 'ledger-import-check', class: 'secondary', text: t('ledgerImport.check') });
+  const confirm = h('button', { type: 'button', id: 'ledger-import-confirm', class: 'primary', text: t('ledgerImport.confirm'), disabled: true });
+  const out = h('div', { id: 'ledger-import-result', attrs: { 'aria-live': 'polite' } });
+  let key = '';
+  const reset = () => { key = api.newKey(); confirm.disabled = true; replace(out); };
+  file.addEventListener('change', reset);
+  cycle.addEventListener('change', reset);
+
+  async function send(dry) {
+    const f = file.files[0];
+    if (!f) {
+      replace(out, h('p', { class: 'error', text: t('ledgerImport.noFile') }));
+      return;
+    }
+    check.disabled = true;
+    confirm.disabled = true;
+    replace(out, h('p', { class: 'muted', text: t(dry ? 'ledgerImport.checking' : 'ledgerImport.sending') }));
+    const form = new FormData();
+    form.append('file', f, f.name);
+    const path = `/imports/ledger${api.query({ dry_run: dry, cycle_id: cycle.value })}`;
+    try {
+      const rep = dry ? await api.postBody(path, form) : await api.upload(path, form, key);
+      replace(out, summary(rep, dry));
+      confirm.disabled = !dry;
+      if (!dry) done(rep.position);
+    } catch (err) {
+      replace(out, err.problems && err.problems.length ? problemTable(err) : errorBox(err));
+    } finally {
+      check.disabled = false;
+    }
+  }
+  check.addEventListener('click', () => send(true));
+  confirm.addEventListener('click', () => send(false));
+
+  function summary(rep, dry) {
+    const measures = rep.items.reduce((n, it) => n + it.measures.length, 0);
+    const cycleName = (session.cycles.find((c) => c.id === rep.cycle_id) || { name: rep.cycle_id }).name;
+    const n = { items: fmtNumber(rep.items.length), measures: fmtNumber(measures), commitments: fmtNumber(rep.commitments.length), cycle: cycleName };
+    const rows = rep.items.map((it) => ({
+      cells: [`${it.sheet} ${it.row}`, it.id, dry ? it.title : h('a', { href: `#/items/${encodeURIComponent(it.id)}`, text: it.title }),
+        it.unit_name || it.unit_id, fmtNumber(it.measures.length)],
+    }));
+    return [
+      h('p', { id: 'ledger-import-summary', class: dry ? '' : 'ok', text: t(dry ? 'ledgerImport.ok' : 'ledgerImport.done', n) }),
+      rep.ignored && rep.ignored.length ? h('p', { class: 'muted', text: t('ledgerImport.ignored', { list: rep.ignored.join('；') }) }) : null,
+      rows.length ? table(null, [t('ledgerImport.col.row'), t('ledgerImport.col.id'), t('ledgerImport.col.title'), t('ledgerImport.col.unit'),
+        t('ledgerImport.col.measures')], rows, { className: 'import-preview' }) : null,
+    ];
+  }
+
+  function problemTable(err) {
+    const rows = err.problems.map((p) => ({
+      cells: [p.sheet || p.field || '', p.row ? fmtNumber(p.row) : '', p.column || '', p.cell || '', p.problem],
+    }));
+    return [
+      h('p', { class: 'error', id: 'ledger-import-problems', text: t('ledgerImport.problems', { n: fmtNumber(err.problems.length) }) }),
+      table(null, [t('ledgerImport.col.sheet'), t('ledgerImport.col.row'), t('ledgerImport.col.column'), t('ledgerImport.col.cell'),
+        t('ledgerImport.col.problem')], rows, { className: 'import-problems' }),
+    ];
+  }
+
+  return h('details', { class: 'card', id: 'ledger-import', dataset: { action: 'import-ledger' } },
+    h('summary', { text: t('ledgerImport.title') }),
+    h('p', { class: 'muted', text: t('ledgerImport.intro') }),
+    h('div', { class: 'form-grid' },
+      h('div', { class: 'field' }, h('label', { for: file.id, text: t('ledgerImport.file') }), file),
+      h('div', { class: 'field' }, h('label', { for: cycle.id, text: t('ledgerImport.cycle') }), cycle)),
+    h('div', { class: 'form-actions' }, check, confirm),
+    out);
 }
