@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +56,7 @@ func benchFlags(stderr io.Writer, args []string) (benchConfig, error) {
 	fs.DurationVar(&c.Duration, "duration", 5*time.Second, "e2e, query: length of each measured step")
 	fs.IntVar(&c.SSEClients, "sse", 4, "e2e: live-stream clients listening while commands run")
 	conc := fs.String("concurrency", "1,4,16,64", "query: concurrent clients of each step")
+	quick := fs.Bool("quick", false, "every benchmark at a small size, one run each, in about a minute: checks the command works, measures little")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: rectify bench [flags] [%s|all]...\n\n", strings.Join(benchNames, "|"))
 		fmt.Fprintln(stderr, "  append   durable single-event appends (64 callers) and 100-event batches, beside raw SQLite inserts")
@@ -67,6 +69,17 @@ func benchFlags(stderr io.Writer, args []string) (benchConfig, error) {
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if *quick {
+		// Small sizes for whatever the command line left at its default.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range map[string]string{"runs": "1", "events": "3000", "query-events": "2000", "duration": "500ms",
+			"steps": "50,100", "rate": "50", "concurrency": "1,2", "sse": "1"} {
+			if !set[name] {
+				fs.Set(name, v)
+			}
+		}
 	}
 	c.Rate = *rate
 	for _, s := range strings.Split(*steps, ",") {

@@ -24,9 +24,7 @@ func TestBenchPrintsEveryTableAndJSON(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath := filepath.Join(dir, "bench.json")
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"bench", "--runs", "1", "--dir", filepath.Join(dir, "work"), "--json", jsonPath,
-		"--events", "3000", "--query-events", "2000", "--duration", "300ms", "--steps", "50,100", "--rate", "50",
-		"--concurrency", "1,2", "--sse", "1", "all"}, &out, &errOut)
+	err := run(context.Background(), []string{"bench", "--quick", "--dir", filepath.Join(dir, "work"), "--json", jsonPath, "all"}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s\n%s", err, out.String(), errOut.String())
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -64,5 +67,20 @@ func TestServeConfigFromEnvironmentAndFlags(t *testing.T) {
 	t.Setenv("RECTIFY_REQUEST_TIMEOUT", "")
 	if _, err := serveFlags("serve", io.Discard, []string{"--query-wait", "0s"}); exitCode(err) != 2 || !strings.Contains(err.Error(), "query-wait") {
 		t.Fatalf("a zero wait: %v; want a usage error naming -query-wait", err)
+	}
+}
+
+// A start-up that fails half-way says why and closes what it opened,
+// instead of crashing.
+func TestServeFailingToListenSaysWhy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), []string{"serve", "--data", t.TempDir(), "--addr", ln.Addr().String(), "--log-level", "error"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("serve on a taken port: %v", err)
 	}
 }

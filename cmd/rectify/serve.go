@@ -291,8 +291,10 @@ func views() []projections.Projection {
 // (started in-process or connected to), the views — creates the first
 // administrator on a fresh store, and starts listening for HTTP. Nothing
 // runs until Run.
-func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) (a *app, err error) {
-	a = &app{cfg: cfg, log: logger}
+func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) (_ *app, err error) {
+	// a, not the named result: a failing return sets that to nil before
+	// the deferred Close runs, and what was opened must still be closed.
+	a := &app{cfg: cfg, log: logger}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -328,8 +330,18 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout i
 	}
 	streamOpts := natsx.StreamOptions{Replicas: cfg.StreamReplicas}
 	if cfg.runs(roleRelay) {
-		if err := natsx.EnsureStreams(connectCtx, a.js, streamOpts); err != nil {
-			return nil, err
+		// A cluster that is still electing its JetStream leader refuses for
+		// a moment; that is no reason to give up starting.
+		for {
+			err := natsx.EnsureStreams(connectCtx, a.js, streamOpts)
+			if err == nil {
+				break
+			}
+			if events.ErrorCode(err) != events.CodeUnavailable || connectCtx.Err() != nil {
+				return nil, err
+			}
+			logger.Warn("events stream not ready yet; retrying", "err", err)
+			time.Sleep(250 * time.Millisecond)
 		}
 	}
 	if cfg.runs(roleCommands) {

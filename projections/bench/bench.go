@@ -26,7 +26,7 @@ import (
 
 // Views returns every view rectify serves.
 func Views() []projections.Projection {
-	return []projections.Projection{projections.Ledger{}, projections.Commitments{}, projections.Audit{}, projections.Access{}}
+	return []projections.Projection{projections.Ledger{}, projections.Commitments{}, projections.Audit{}, projections.Access{}, projections.Assessments{}}
 }
 
 // RebuildConfig sizes RunRebuild. Zero fields take the defaults shown.
