@@ -83,7 +83,7 @@ func (s *Server) draftReport(c *gin.Context) {
 	switch media {
 	case "multipart/form-data":
 		c.Request.Body = body
-		text, name, err = reportFromForm(c, name)
+		text, name, err = fileFromForm(c, name, limit)
 	case "text/plain", "application/octet-stream", "":
 		text, err = io.ReadAll(body)
 		if err != nil {
@@ -115,59 +115,6 @@ func (s *Server) draftReport(c *gin.Context) {
 		name = sanitizeFileName(name)
 	}
 	c.JSON(http.StatusOK, report.NewReview(d, name))
-}
-
-// reportFromForm reads the part "file" of a multipart form; a part "name"
-// names the file when the upload's own name should not be used.
-func reportFromForm(c *gin.Context, name string) ([]byte, string, error) {
-	mr, err := c.Request.MultipartReader()
-	if err != nil {
-		return nil, "", unsupportedType("send the report as multipart/form-data with the file in a part named \"file\"")
-	}
-	var text []byte
-	var v events.Validator
-	seen := false
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, "", uploadReadError(err)
-		}
-		switch part.FormName() {
-		case "file":
-			if seen {
-				v.Add("file", "is given more than once; send one report at a time")
-				part.Close()
-				continue
-			}
-			seen = true
-			if name == "" {
-				name = part.FileName()
-			}
-			text, err = io.ReadAll(part)
-			part.Close()
-			if err != nil {
-				return nil, "", uploadReadError(err)
-			}
-		case "name":
-			val, err := formValue(part)
-			if err != nil {
-				v.Add("name", err.Error())
-				continue
-			}
-			name = val
-		default:
-			v.Add(part.FormName(), "is not a field of a report upload (file, name)")
-			part.Close()
-		}
-	}
-	v.Check(seen, "file", "is required")
-	if err := v.Err(); err != nil {
-		return nil, "", err
-	}
-	return text, name, nil
 }
 
 // confirmReport answers POST /api/v1/imports/report/confirm: the reviewed

@@ -15,7 +15,7 @@ import (
 // with.
 func TestBenchPrintsEveryTableAndJSON(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs every benchmark")
+		t.Skip("-short: this test runs every benchmark and builds the binary")
 	}
 	bin := rectifyBinary(t)
 	serveBinary = func() (string, error) { return bin, nil }

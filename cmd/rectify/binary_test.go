@@ -25,35 +25,43 @@ import (
 	"rectify/projections/query"
 )
 
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-)
+// builds holds the binaries built for this test run, by package.
+var builds sync.Map // package path -> *builtBinary
+
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// goBuild builds the main package pkg into a temporary file named name,
+// once per test run.
+func goBuild(tb testing.TB, pkg, name string) string {
+	tb.Helper()
+	v, _ := builds.LoadOrStore(pkg, &builtBinary{})
+	b := v.(*builtBinary)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "rectify-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, name)
+		if out, err := exec.Command("go", "build", "-o", b.path, pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		tb.Fatal(b.err)
+	}
+	return b.path
+}
 
 // rectifyBinary builds cmd/rectify once per test run. Not with the race
 // detector: the in-process tests check rectify's code for races, and in a
 // child it reports races inside nats-server (v2.15.2 updates a file
 // store's config while a consumer reads it), which rectify cannot fix.
-func rectifyBinary(tb testing.TB) string {
-	tb.Helper()
-	binaryOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rectify-bin-")
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		binaryPath = filepath.Join(dir, "rectify")
-		cmd := exec.Command("go", "build", "-o", binaryPath, ".")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		tb.Fatal(binaryErr)
-	}
-	return binaryPath
-}
+func rectifyBinary(tb testing.TB) string { return goBuild(tb, ".", "rectify") }
 
 // syncBuffer collects a child's output while tests read it.
 type syncBuffer struct {
@@ -306,7 +314,7 @@ func awaitChange(tb testing.TB, ch <-chan sseEvent, pos uint64, what string) str
 
 func TestBinaryServesAWholeItemLifeCommitmentsAndLiveUpdates(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and starts the binary")
+		t.Skip("-short: this test builds the binary and starts it as a child process")
 	}
 	dir := t.TempDir()
 	c := startChild(t, dir, "--demo")
@@ -443,7 +451,7 @@ func TestBinaryServesAWholeItemLifeCommitmentsAndLiveUpdates(t *testing.T) {
 // flight finish while the command service still runs.
 func TestBinaryGracefulShutdownKeepsEveryAcknowledgedCommand(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and starts the binary")
+		t.Skip("-short: this test builds the binary and starts it as a child process")
 	}
 	dir := t.TempDir()
 	c := startChild(t, dir)

@@ -15,9 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,32 +29,10 @@ import (
 	"rectify/services/natsx"
 )
 
-var (
-	natsBinOnce sync.Once
-	natsBinPath string
-	natsBinErr  error
-)
-
 // natsServerBinary builds nats-server from the module rectify already
 // depends on, once per test run.
 func natsServerBinary(tb testing.TB) string {
-	tb.Helper()
-	natsBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "rectify-nats-bin-")
-		if err != nil {
-			natsBinErr = err
-			return
-		}
-		natsBinPath = filepath.Join(dir, "nats-server")
-		cmd := exec.Command("go", "build", "-o", natsBinPath, "github.com/nats-io/nats-server/v2")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			natsBinErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
-		}
-	})
-	if natsBinErr != nil {
-		tb.Fatal(natsBinErr)
-	}
-	return natsBinPath
+	return goBuild(tb, "github.com/nats-io/nats-server/v2", "nats-server")
 }
 
 // freePorts returns n distinct ports that were free a moment ago.
@@ -384,7 +360,7 @@ func (d *loadDriver) awaitAcked(n int, within time.Duration) {
 
 func TestMultiProcessClusterSurvivesKillsAndConverges(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds nats-server and rectify and runs eight processes")
+		t.Skip("-short: this test builds nats-server and rectify and runs eight processes")
 	}
 	started := time.Now()
 	nodes := startNATSCluster(t)
