@@ -95,8 +95,9 @@ type Change struct {
 type Tx struct {
 	*sql.Tx
 	conn    *sql.Conn // the connection of Tx, for execMany
+	db      *viewDB   // the database of Tx, which keeps prepared statements
 	bound   map[string]*sql.Stmt
-	direct  map[string]driver.Stmt // execMany's statements, closed by close
+	unready []string // queries prepared for this transaction only, for db to prepare after it
 	nv      []driver.NamedValue    // execMany's arguments, reused
 	batch   map[any]any
 	bulk    map[any]any // state kept across the batches of a bulk load; nil outside one
@@ -148,19 +149,27 @@ func decodePayload(e events.Event) (events.Payload, error) {
 	return p, err
 }
 
-// stmt returns query prepared once per transaction: batches are large,
-// and reusing statements across a batch is what makes applying a million
-// events fast. (Preparing once per database is not possible: the writer has
-// a single connection, held by the transaction.)
+// stmt returns query's prepared statement: the database's own when it has
+// one (the writer's connection keeps it across transactions), otherwise
+// one prepared for this transaction, which the database prepares for good
+// once the transaction has ended (see end).
 func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := tx.bound[query]; ok {
 		return st, nil
+	}
+	if tx.db != nil {
+		if st := tx.db.prepared(query); st != nil {
+			st = tx.Tx.StmtContext(ctx, st)
+			tx.bound[query] = st
+			return st, nil
+		}
 	}
 	st, err := tx.Tx.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("prepare %q: %w", query, err)
 	}
 	tx.bound[query] = st
+	tx.unready = append(tx.unready, query)
 	return st, nil
 }
 
@@ -171,7 +180,7 @@ func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // bool, nil and integers; a statement with any other argument, or a Tx
 // without its connection, goes through Exec.
 func (tx *Tx) execMany(ctx context.Context, query string, args []any) error {
-	if tx.conn == nil {
+	if tx.conn == nil || tx.db == nil {
 		_, err := tx.Exec(ctx, query, args...)
 		return err
 	}
@@ -196,43 +205,17 @@ func (tx *Tx) execMany(ctx context.Context, query string, args []any) error {
 	tx.nv = nv
 	defer clear(nv) // keep no rows alive
 	return tx.conn.Raw(func(dc any) error {
-		st, ok := tx.direct[query]
-		if !ok {
-			pc, ok := dc.(driver.ConnPrepareContext)
-			if !ok {
-				return errors.New("driver cannot prepare with a context")
-			}
-			var err error
-			if st, err = pc.PrepareContext(ctx, query); err != nil {
-				return fmt.Errorf("prepare %q: %w", query, err)
-			}
-			if tx.direct == nil {
-				tx.direct = map[string]driver.Stmt{}
-			}
-			tx.direct[query] = st
+		st, err := tx.db.directStmt(ctx, dc, query)
+		if err != nil {
+			return err
 		}
 		ex, ok := st.(driver.StmtExecContext)
 		if !ok {
 			return errors.New("driver cannot execute with a context")
 		}
-		_, err := ex.ExecContext(ctx, nv)
+		_, err = ex.ExecContext(ctx, nv)
 		return err
 	})
-}
-
-// close closes the statements of execMany. The transaction must have
-// ended or be about to; the connection must still be open.
-func (tx *Tx) close() {
-	if len(tx.direct) == 0 {
-		return
-	}
-	_ = tx.conn.Raw(func(any) error {
-		for _, st := range tx.direct {
-			_ = st.Close()
-		}
-		return nil
-	})
-	tx.direct = nil
 }
 
 // Exec runs a cached prepared statement.

@@ -306,15 +306,19 @@ func beginTx(ctx context.Context, db *viewDB) (*Tx, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &Tx{Tx: sqlTx, conn: conn, bound: map[string]*sql.Stmt{}}, nil
+	return &Tx{Tx: sqlTx, conn: conn, db: db, bound: map[string]*sql.Stmt{}}, nil
 }
 
 // end rolls the transaction back unless it committed, and lets its
 // connection go.
 func (tx *Tx) end() {
-	tx.close()
 	_ = tx.Rollback()
 	_ = tx.conn.Close()
+	if len(tx.unready) > 0 {
+		// The connection is free again: keep what this transaction
+		// prepared for the next ones.
+		tx.db.prepare(context.Background(), tx.unready)
+	}
 }
 
 // fillGap applies the events strictly between from and before, read from
