@@ -345,6 +345,9 @@ type asmFactAt struct {
 // next fact. A fact of an item never raised is dropped, as a fold would
 // drop it.
 func asmItemFact(ctx context.Context, tx *Tx, key string, at asmFactAt, id, fact string, change func(*asmItem)) error {
+	if ab := asmBulkOf(tx); ab != nil {
+		return ab.itemFact(ctx, tx, at, id, fact, change)
+	}
 	var it asmItem
 	var last int64
 	err := tx.QueryRow(ctx, `SELECT unit_id, deadline, open, last_pos FROM asm_items WHERE item_id = ?`, id).Scan(&it.unit, &it.deadline, &it.open, &last)
@@ -408,6 +411,11 @@ func rulesJSON(r events.ScoringRules) string {
 // bound is kept below the publication's own position so that a rebuild,
 // which applies the publication at the same point, sees the same facts.
 func asmPublish(ctx context.Context, tx *Tx, e events.Event, d events.AssessmentPublishedData) error {
+	if ab := asmBulkOf(tx); ab != nil {
+		if err := ab.publishing(ctx, tx); err != nil {
+			return err
+		}
+	}
 	pos := min(int64(d.Position), int64(tx.Position())-1)
 	b := asmBound{pos: pos, nanos: math.MaxInt64}
 	var result []byte

@@ -442,6 +442,19 @@ func TestAssessmentsRedeliveryAndRebuildKeepTheDigest(t *testing.T) {
 	ctx := context.Background()
 	live := MustOpenView(t, Assessments{}, l)
 	publish(t, l, live, 1, "")
+	// Facts after the publication, of items it counted (a rebuild's bulk
+	// load has written those items' latest facts for it, and must now
+	// update them) and of a new one; then a corrected publication.
+	l.at("2019-04-08 09:00")
+	l.add("rev", events.ItemVerifiedData{ItemID: "i3", ReviewerID: "rev", Note: "逾期完成"})
+	l.add("u1", events.ItemProgressReportedData{ItemID: "i6", Percent: 80, OldPercent: 40, Note: "网格员已到岗"})
+	l.add("u1", events.ItemRaisedData{ItemID: "i7", CycleID: "2019", UnitID: "sq2", Title: "停车秩序混乱", Deadline: events.MustDate("2019-05-15")})
+	l.add("admin", events.ItemDeadlineChangedData{ItemID: "i7", OldDeadline: events.MustDate("2019-05-15"), NewDeadline: events.MustDate("2019-06-15"), Reason: "协调交警"})
+	if err := live.Apply(ctx, deliveries(l.evs)); err != nil {
+		t.Fatal(err)
+	}
+	l.at("2019-04-09 10:00")
+	publish(t, l, live, 2, "更正")
 	want, err := live.Digest(ctx)
 	if err != nil {
 		t.Fatal(err)
