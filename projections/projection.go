@@ -97,8 +97,8 @@ type Tx struct {
 	conn    *sql.Conn // the connection of Tx, for execMany
 	db      *viewDB   // the database of Tx, which keeps prepared statements
 	bound   map[string]*sql.Stmt
-	unready []string // queries prepared for this transaction only, for db to prepare after it
-	nv      []driver.NamedValue    // execMany's arguments, reused
+	unready []string            // queries prepared for this transaction only, for db to prepare after it
+	nv      []driver.NamedValue // execMany's arguments, reused
 	batch   map[any]any
 	bulk    map[any]any // state kept across the batches of a bulk load; nil outside one
 	changes []Change
