@@ -19,7 +19,8 @@ package projections
 //     built after the rows (ledgerBulk);
 //   - querying: a page first picks its items' keys from an index, then
 //     reads those rows; read statements stay prepared (readStmt); and an
-//     answer repeated at the same checkpoint comes from memory (memoized).
+//     answer repeated at the same position comes from memory (answers.go,
+//     for every view).
 
 import (
 	"cmp"
@@ -27,7 +28,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -987,83 +987,13 @@ func storeEvidence(ctx context.Context, tx *Tx, itemID string, evs []evidenceRow
 // Queries implements Queryable.
 func (Ledger) Queries() map[string]QueryFunc {
 	return map[string]QueryFunc{
-		"list":    memoized("list", ledgerList),
+		"list":    ledgerList,
 		"get":     ledgerGet,
 		"units":   ledgerUnits,
 		"cycles":  ledgerCycles,
-		"summary": memoized("summary", progressSummary),
-		"trend":   memoized("trend", progressTrend),
+		"summary": progressSummary,
+		"trend":   progressTrend,
 	}
-}
-
-// memoized answers a query from memory when the same request was answered
-// at the view's current checkpoint: dashboards ask the same pages and
-// summaries over and over, and a view changes only when an event arrives.
-// The checkpoint is read before the answer is computed, so a remembered
-// answer reflects at least that position (read-your-writes holds). A
-// request that names no today is keyed by the day it was answered on.
-func memoized(op string, fn QueryFunc) QueryFunc {
-	return func(ctx context.Context, db *sql.DB, req query.Request) (any, error) {
-		var pos int64
-		if err := readQueryRow(ctx, db, `SELECT position FROM checkpoint`).Scan(&pos); err != nil {
-			return nil, fmt.Errorf("%s: checkpoint: %w", op, err)
-		}
-		req.Today = queryToday(req)
-		req.MinPosition = 0
-		b, err := json.Marshal(req)
-		if err != nil {
-			return fn(ctx, db, req)
-		}
-		k := memoKey{db: db, pos: pos, op: op, req: string(b)}
-		if v, ok := answers.get(k); ok {
-			return v, nil
-		}
-		v, err := fn(ctx, db, req)
-		if err == nil {
-			answers.put(k, v)
-		}
-		return v, err
-	}
-}
-
-type memoKey struct {
-	db  *sql.DB
-	pos int64
-	op  string
-	req string
-}
-
-// answers remembers the last maxAnswers answers, forgetting the oldest
-// first; answers at older positions are never asked for again and age out.
-var answers = &answerMemo{m: map[memoKey]any{}}
-
-const maxAnswers = 512
-
-type answerMemo struct {
-	mu    sync.Mutex
-	m     map[memoKey]any
-	order []memoKey
-}
-
-func (a *answerMemo) get(k memoKey) (any, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	v, ok := a.m[k]
-	return v, ok
-}
-
-func (a *answerMemo) put(k memoKey, v any) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if _, ok := a.m[k]; ok {
-		return
-	}
-	if len(a.order) == maxAnswers {
-		delete(a.m, a.order[0])
-		a.order = a.order[1:]
-	}
-	a.m[k] = v
-	a.order = append(a.order, k)
 }
 
 // colour derives an item's red/yellow/green from its status and deadline.

@@ -433,6 +433,7 @@ func (b *rebuild) finish(ctx context.Context) (RebuildStats, error) {
 		return st, err
 	}
 	r.db = ndb
+	r.answers.reset()
 	st.Position = npos
 	if npos != live {
 		r.pos.Store(npos)

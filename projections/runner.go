@@ -55,9 +55,10 @@ type Options struct {
 // from it. Apply may be called from one goroutine at a time per runner
 // (Consume does); reads may run from any number of goroutines.
 type Runner struct {
-	proj Projection
-	opts Options
-	path string
+	answers answerCache // encoded answers at the current position (answers.go)
+	proj    Projection
+	opts    Options
+	path    string
 
 	// dbMu guards db: queries hold it for reading, a rebuild swaps the
 	// database under the write lock.

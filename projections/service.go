@@ -83,12 +83,12 @@ func ServeQueries(ctx context.Context, nc *nats.Conn, runners []*Runner, opts Se
 				// one endpoint one after another.
 				go func() {
 					defer func() { <-sem }()
-					resp := answer(ctx, r, fn, req.Data(), opts)
+					resp := answer(ctx, r, op, fn, req.Data(), opts)
 					if resp.Error != nil && resp.Error.Code == events.CodeInternal {
 						opts.Logger.Error("query failed", "view", r.Name(), "op", op, "err", resp.Error.Err)
 					}
-					b, _ := json.Marshal(resp)
-					if err := req.Respond(b); err != nil {
+					h, b := natsx.EncodeQueryReply(resp.Position, resp.Data, resp.Error)
+					if err := req.Respond(b, micro.WithHeaders(micro.Headers(h))); err != nil {
 						opts.Logger.Debug("query reply failed", "err", err)
 					}
 				}()
@@ -117,13 +117,20 @@ func Answer(ctx context.Context, r *Runner, op string, req query.Request, maxWai
 	if err != nil {
 		return query.Response{Error: events.Wrap(events.CodeInternal, err, "encode query")}
 	}
-	return answer(ctx, r, fn, b, ServeOptions{MaxWait: maxWait})
+	return answer(ctx, r, op, fn, b, ServeOptions{MaxWait: maxWait})
 }
 
-func answer(ctx context.Context, r *Runner, fn QueryFunc, data []byte, opts ServeOptions) query.Response {
+func answer(ctx context.Context, r *Runner, op string, fn QueryFunc, data []byte, opts ServeOptions) query.Response {
 	var req query.Request
 	if err := json.Unmarshal(data, &req); err != nil {
 		return query.Response{Error: &events.Error{Code: events.CodeInvalid, Message: "malformed query: " + err.Error()}}
+	}
+	key := answerKey(op, req)
+	if key != "" && req.MinPosition <= r.Position() {
+		pos := r.Position()
+		if b, ok := r.answers.get(pos, key); ok {
+			return query.Response{Position: pos, Data: b}
+		}
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, opts.MaxWait)
 	defer cancel()
@@ -147,7 +154,31 @@ func answer(ctx context.Context, r *Runner, fn QueryFunc, data []byte, opts Serv
 		}
 		return query.Response{Position: r.Position(), Error: e}
 	}
+	if key != "" {
+		r.answers.put(resp.Position, key, resp.Data)
+	}
 	return resp
+}
+
+// answerKey is the key of req's answer in the view's answer cache: the
+// operation and the question without its minimum position (which only says
+// how long to wait), with the view's own today when the caller gave none
+// (answers derived from today change at midnight); "" for an operation
+// whose answer is not a function of the view (status).
+func answerKey(op string, req query.Request) string {
+	if op == query.StatusOp {
+		return ""
+	}
+	today := ""
+	if req.Today.IsZero() {
+		today = queryToday(req).String()
+	}
+	req.MinPosition = 0
+	b, err := json.Marshal(req)
+	if err != nil {
+		return ""
+	}
+	return op + "\x00" + today + "\x00" + string(b)
 }
 
 // status answers query.StatusOp: the position comes in the response.

@@ -382,7 +382,7 @@ func TestReplicasAnswerThroughQueueGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		var resp query.Response
-		if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		if err := natsx.DecodeQueryReply(msg, &resp); err != nil {
 			t.Fatal(err)
 		}
 		if resp.Error != nil {

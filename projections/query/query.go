@@ -52,3 +52,9 @@ type Response struct {
 	Data     json.RawMessage `json:"data,omitempty"`
 	Error    *events.Error   `json:"error,omitempty"`
 }
+
+// SetQueryReply fills r from a reply received over NATS
+// (natsx.DecodeQueryReply).
+func (r *Response) SetQueryReply(position uint64, data []byte, err *events.Error) {
+	*r = Response{Position: position, Data: data, Error: err}
+}
