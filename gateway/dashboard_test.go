@@ -19,6 +19,7 @@ import (
 
 	"rectify/projections/query"
 	"rectify/services/demo"
+	"rectify/services/watcher"
 )
 
 // TestDashboardFiles checks how the gateway serves the dashboard: the
@@ -376,6 +377,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	seeded, err := demo.Seed(ctx, st.Store, demo.Options{PutEvidence: func(name string, data []byte) (string, error) {
 		return StoreEvidence(st.DataDir, name, data)
 	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedHead, err := st.Store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -757,6 +762,55 @@ func TestDashboardInBrowser(t *testing.T) {
 		ad.do(t, "preview", chromedp.Click(chromedp.CSS(`#asm-preview-run`)))
 		ad.waitFor(t, "the preview, 10 points down", `document.querySelector('#asm-preview table.preview') && document.querySelector('#asm-preview').innerText.includes('-10')`)
 		ad.screenshot(t, "rankings")
+	})
+
+	t.Run("the watcher's escalations show as badges, and the overview and rankings show the past", func(t *testing.T) {
+		// The real deadline watcher, on today's clock, over the demo's
+		// overdue items.
+		w, err := watcher.New(st.Store, watcher.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := w.Check(ctx)
+		if err != nil || n == 0 {
+			t.Fatalf("the watcher recorded %d facts (%v); the demo has overdue items", n, err)
+		}
+		head, _ := st.Store.Head(ctx)
+		var page query.LedgerPage
+		admin.MustGet(fmt.Sprintf("/api/v1/items?escalated=any&limit=200&min_position=%d", head), &page)
+		if len(page.Items) == 0 || page.Items[0].Escalation == nil {
+			t.Fatalf("no escalated item in the ledger after the watcher's pass: %+v", page.Items)
+		}
+		ad.goTo(t, "#/ledger?escalated=any")
+		ad.waitFor(t, "the escalated items, each with its badge", fmt.Sprintf(`(() => { const rows = [...document.querySelectorAll('table.ledger tbody tr')];
+			return rows.length === %d && rows.every((r) => r.querySelector('.chip.esc[data-escalation]')); })()`, len(page.Items)))
+		if v := eval[string](t, ad, `document.querySelector('#flt-escalated').value`); v != "any" {
+			t.Errorf("the escalation filter reads %q, want any", v)
+		}
+		ad.screenshot(t, "ledger-escalated")
+		esc := page.Items[0]
+		ad.goTo(t, "#/items/"+esc.ID)
+		ad.waitFor(t, "the item's escalation", fmt.Sprintf(`document.querySelector('#item-escalation .chip.esc[data-escalation="%s"]') &&
+			document.querySelector('#item-title .chip, .item-head .chip.esc')`, esc.Escalation.Whom))
+
+		// The overview as it stood when the demo was seeded, before this
+		// test raised and imported items; then back to now.
+		var now, then query.Summary
+		admin.MustGet(fmt.Sprintf("/api/v1/progress/summary?min_position=%d", head), &now)
+		admin.MustGet(fmt.Sprintf("/api/v1/progress/summary?min_position=%d&as_of=position:%d", head, seedHead), &then)
+		if then.Total.Total != seeded.Items || now.Total.Total <= then.Total.Total {
+			t.Fatalf("items as of the seeding %d (want %d), now %d", then.Total.Total, seeded.Items, now.Total.Total)
+		}
+		ad.goTo(t, fmt.Sprintf("#/?as_of=position:%d", seedHead))
+		ad.waitFor(t, "the past overview under its banner", fmt.Sprintf(`document.querySelector('#asof-banner') && document.querySelector('table.units') &&
+			document.querySelector('[data-kpi="total"] .kpi-value').textContent === '%d'`, then.Total.Total))
+		ad.screenshot(t, "overview-as-of")
+		ad.do(t, "back to now", chromedp.Click(chromedp.CSS("#asof-now")))
+		ad.waitFor(t, "today's overview", fmt.Sprintf(`!document.querySelector('#asof-banner') &&
+			document.querySelector('[data-kpi="total"] .kpi-value') && document.querySelector('[data-kpi="total"] .kpi-value').textContent === '%d'`, now.Total.Total))
+		ad.goTo(t, fmt.Sprintf("#/rankings?as_of=position:%d", seedHead))
+		ad.waitFor(t, "the past rankings under their banner, without forms", `document.querySelector('#asof-banner') &&
+			(document.querySelector('#asm-no-rules') || document.querySelector('#asm-ranking table')) && !document.querySelector('#asm-admin details')`)
 	})
 
 	t.Run("a phone-width screen has no horizontal overflow", func(t *testing.T) {

@@ -60,7 +60,7 @@ var exportDoc = map[string]struct {
 			"the workbook adds the commitments (承诺事项). It imports again unchanged (POST /api/v1/imports/ledger)."},
 	exportCommitments: {"承诺事项", "commitments", true,
 		"The commitments (承诺事项) in the caller's scope, in the layout the ledger import reads."},
-	exportCompliance: {"履诺情况", "compliance", false,
+	exportCompliance: {"履诺情况", "compliance", true,
 		"Commitment compliance: per commitment and period the target, the actual count and met or missed; the workbook adds each commitment's tally."},
 	exportMonthly: {"月度考核", "assessments", true,
 		"The monthly assessment (月考核) of a month under a published rule set: each unit's score, rank and breakdown; the workbook adds what it was computed from (position, rule set version, digest)."},
@@ -91,13 +91,15 @@ func exportRoutes(v1 string) []route {
 				q = append(q,
 					paramDoc{name: "status", typ: "array", description: "only items in these statuses"},
 					paramDoc{name: "rag", typ: "string", description: "only items of this colour: red, yellow, green or done"},
+					paramDoc{name: "escalated", typ: "string", description: "only unfinished items whose escalation stands at this step: owner, head, committee or any"},
 					paramDoc{name: "q", typ: "string", description: "only items whose texts hold every word (not with as_of)"},
 					paramDoc{name: "sort", typ: "string", description: "the list's order (deadline, raised, updated, title, status); default: by unit, then deadline (not with as_of)"},
 					paramDoc{name: "order", typ: "string", description: "asc or desc (not with as_of)"})
 			}
 			if d.asOf {
 				q = append(q, paramDoc{name: paramAsOf, typ: "string", description: "as it stood then: a time (2024-05-01T00:00:00+08:00) or a position (position:123)"})
-			} else if view == exportCompliance {
+			}
+			if view == exportCompliance {
 				q = append(q,
 					paramDoc{name: "from", typ: "string", format: "date", description: "the first day of the periods reported (default: 1 January of to's year)"},
 					paramDoc{name: "to", typ: "string", format: "date", description: "the last day (default today)"},
@@ -127,6 +129,7 @@ type exportParams struct {
 	// export holds what the person sees.
 	status      []string
 	rag, q      string
+	escalated   string
 	sort, order string
 	// The assessments' parameters.
 	assessment query.AssessmentParams
@@ -134,9 +137,9 @@ type exportParams struct {
 }
 
 // ledgerFilters are the ledger list's filters an export of the ledger
-// takes; as of a past point only status and rag (the as-of ledger has no
-// search or sort).
-var ledgerFilters = []string{"status", "rag", "q", "sort", "order"}
+// takes; as of a past point only status, rag and escalated (the as-of
+// ledger has no search or sort).
+var ledgerFilters = []string{"status", "rag", "escalated", "q", "sort", "order"}
 
 // parseExportParams reads the query string, naming every bad parameter.
 func parseExportParams(c *gin.Context, view string, scope query.Scope) (exportParams, error) {
@@ -167,7 +170,7 @@ func parseExportParams(c *gin.Context, view string, scope query.Scope) (exportPa
 	for name, vals := range c.Request.URL.Query() {
 		switch {
 		case name == paramAsOf && !exportDoc[view].asOf:
-			v.Add(name, "the "+view+" export does not answer as-of reads (the compliance view keeps no history); use from and to")
+			v.Add(name, "the "+view+" export does not answer as-of reads")
 		case !slices.Contains(allowed, name):
 			v.Add(name, "is not a parameter of this export ("+strings.Join(allowed, ", ")+")")
 		case asOf && (name == "q" || name == "sort" || name == "order"):
@@ -186,8 +189,9 @@ func parseExportParams(c *gin.Context, view string, scope query.Scope) (exportPa
 	}
 	if view == exportLedger {
 		p.rag, p.q, p.sort, p.order = c.Query("rag"), c.Query("q"), c.Query("sort"), c.Query("order")
+		p.escalated = c.Query("escalated")
 		// The list's own checks, in its words.
-		lp := query.LedgerParams{Status: p.status, RAG: p.rag, Q: p.q, Sort: p.sort, Order: p.order}
+		lp := query.LedgerParams{Status: p.status, RAG: p.rag, Escalated: p.escalated, Q: p.q, Sort: p.sort, Order: p.order}
 		if err := lp.Validate(); err != nil {
 			if e, ok := err.(*events.Error); ok {
 				for _, f := range e.Fields {
@@ -399,7 +403,7 @@ func (x *exporter) items(ctx context.Context) ([]ledgerfile.ItemRow, error) {
 	for {
 		if asOf {
 			var page query.AsOfLedger
-			params := query.AsOfLedgerParams{UnitID: x.p.unitID, CycleID: x.p.cycleID, Limit: query.MaxPageSize, Cursor: cursor}
+			params := query.AsOfLedgerParams{UnitID: x.p.unitID, CycleID: x.p.cycleID, Escalated: x.p.escalated, Limit: query.MaxPageSize, Cursor: cursor}
 			if err := x.ask(ctx, "audit", "asof_ledger", x.p.base, &params, &page); err != nil {
 				return nil, err
 			}
@@ -411,8 +415,8 @@ func (x *exporter) items(ctx context.Context) ([]ledgerfile.ItemRow, error) {
 			cursor = page.NextCursor
 		} else {
 			var page query.LedgerPage
-			params := query.LedgerParams{UnitID: x.p.unitID, CycleID: x.p.cycleID, Status: x.p.status, RAG: x.p.rag, Q: x.p.q,
-				Sort: x.p.sort, Order: x.p.order, Limit: query.MaxPageSize, Cursor: cursor}
+			params := query.LedgerParams{UnitID: x.p.unitID, CycleID: x.p.cycleID, Status: x.p.status, RAG: x.p.rag, Escalated: x.p.escalated,
+				Q: x.p.q, Sort: x.p.sort, Order: x.p.order, Limit: query.MaxPageSize, Cursor: cursor}
 			if err := x.ask(ctx, "ledger", "list", x.now(), &params, &page); err != nil {
 				return nil, err
 			}
@@ -536,14 +540,20 @@ func (x *exporter) detail(ctx context.Context, it query.LedgerItem, asOf bool) (
 }
 
 // commitments reads the commitments (as of the export's point, when it
-// has one) in the unit tree's order, and the cycles' names.
+// has one) in the unit tree's order, and the cycles' names (of then).
 func (x *exporter) commitments(ctx context.Context) ([]query.Commitment, map[string]string, error) {
 	var list []query.Commitment
 	cursor := ""
 	for {
 		var page query.CommitmentPage
 		params := query.CommitmentListParams{UnitID: x.p.unitID, CycleID: x.p.cycleID, Limit: query.MaxPageSize, Cursor: cursor}
-		if err := x.ask(ctx, "commitments", "list", x.now(), &params, &page); err != nil {
+		var err error
+		if x.p.base.AsOf.IsZero() {
+			err = x.ask(ctx, "commitments", "list", x.now(), &params, &page)
+		} else {
+			err = x.ask(ctx, "audit", "asof_commitments", x.p.base, &params, &page)
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 		list, cursor = append(list, page.Commitments...), page.NextCursor
@@ -553,23 +563,6 @@ func (x *exporter) commitments(ctx context.Context) ([]query.Commitment, map[str
 		if cursor == "" {
 			break
 		}
-	}
-	if !x.p.base.AsOf.IsZero() {
-		// Commitments are never deleted and keep their unit and cycle:
-		// those of then are among those of now.
-		var then []query.Commitment
-		for _, c := range list {
-			var a query.AsOfCommitment
-			err := x.ask(ctx, "audit", "asof_commitment", x.p.base, &query.AsOfCommitmentParams{CommitmentID: c.ID}, &a)
-			switch {
-			case events.ErrorCode(err) == events.CodeNotFound:
-				continue // made later
-			case err != nil:
-				return nil, nil, err
-			}
-			then = append(then, a.Commitment)
-		}
-		list = then
 	}
 	order, err := x.unitOrder(ctx)
 	if err != nil {
@@ -582,8 +575,14 @@ func (x *exporter) commitments(ctx context.Context) ([]query.Commitment, map[str
 		return strings.Compare(a.ID, b.ID)
 	})
 	var cycles query.Cycles
-	if err := x.ask(ctx, "ledger", "cycles", x.now(), nil, &cycles); err != nil {
-		return nil, nil, err
+	var err2 error
+	if x.p.base.AsOf.IsZero() {
+		err2 = x.ask(ctx, "ledger", "cycles", x.now(), nil, &cycles)
+	} else {
+		err2 = x.ask(ctx, "audit", "asof_cycles", x.p.base, nil, &cycles)
+	}
+	if err2 != nil {
+		return nil, nil, err2
 	}
 	names := map[string]string{}
 	for _, c := range cycles.Cycles {
@@ -592,7 +591,9 @@ func (x *exporter) commitments(ctx context.Context) ([]query.Commitment, map[str
 	return list, names, nil
 }
 
-// compliance reads the compliance of every commitment in scope.
+// compliance reads the compliance of every commitment in scope; as of a
+// past point, counting the activities logged by then, with the periods'
+// statuses of that day.
 func (x *exporter) compliance(ctx context.Context) ([]query.CommitmentCompliance, error) {
 	var out []query.CommitmentCompliance
 	cursor := ""
@@ -600,7 +601,13 @@ func (x *exporter) compliance(ctx context.Context) ([]query.CommitmentCompliance
 		var page query.Compliance
 		params := query.ComplianceParams{UnitID: x.p.unitID, CycleID: x.p.cycleID, From: x.p.from, To: x.p.to, Period: x.p.period,
 			Limit: query.MaxPageSize, Cursor: cursor}
-		if err := x.ask(ctx, "commitments", "compliance", x.now(), &params, &page); err != nil {
+		var err error
+		if x.p.base.AsOf.IsZero() {
+			err = x.ask(ctx, "commitments", "compliance", x.now(), &params, &page)
+		} else {
+			err = x.ask(ctx, "audit", "asof_compliance", x.p.base, &params, &page)
+		}
+		if err != nil {
 			return nil, err
 		}
 		out, cursor = append(out, page.Commitments...), page.NextCursor
@@ -685,9 +692,9 @@ func (x *exporter) info(title string, p Principal, now time.Time, count int) led
 			[2]string{"计算所依据的事件位置", strconv.FormatUint(r.Position, 10)},
 			[2]string{"结果摘要（SHA-256）", r.Digest})
 	}
-	if len(x.p.status) > 0 || x.p.rag != "" || x.p.q != "" {
-		lines = append(lines, [2]string{"筛选", strings.TrimSpace(fmt.Sprintf("状态 %s 预警 %s 检索 %s",
-			orDash(strings.Join(x.p.status, ",")), orDash(x.p.rag), orDash(x.p.q)))})
+	if len(x.p.status) > 0 || x.p.rag != "" || x.p.q != "" || x.p.escalated != "" {
+		lines = append(lines, [2]string{"筛选", strings.TrimSpace(fmt.Sprintf("状态 %s 预警 %s 督办 %s 检索 %s",
+			orDash(strings.Join(x.p.status, ",")), orDash(x.p.rag), orDash(x.p.escalated), orDash(x.p.q)))})
 	}
 	if !x.p.base.Today.IsZero() {
 		lines = append(lines, [2]string{"逾期判断日期", x.p.base.Today.String()})

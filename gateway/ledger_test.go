@@ -182,7 +182,8 @@ func TestLedgerExportImport(t *testing.T) {
 			t.Errorf("commitments: %d rows", len(rows))
 		}
 		for _, c := range []struct{ path, field string }{
-			{"/api/v1/exports/compliance.xlsx?as_of=position:5", "as_of"},
+			{"/api/v1/exports/compliance.xlsx?as_of=last-week", "as_of"},
+			{"/api/v1/exports/ledger.xlsx?escalated=boss", "escalated"},
 			{"/api/v1/exports/ledger.xlsx?colour=red", "colour"},
 			{"/api/v1/exports/ledger.csv?as_of=yesterday", "as_of"},
 			{"/api/v1/exports/compliance.csv?from=2024-13-01", "from"},

@@ -322,7 +322,7 @@ func operation(g *schemaGen, rt *route) (obj, error) {
 		}
 		params = append(params, qp...)
 		var schema obj
-		if rt.asOf != nil {
+		if rt.asOf != nil && reflect.TypeOf(rt.asOf.result) != reflect.TypeOf(rt.result) {
 			schema = obj{"oneOf": []obj{g.schema(reflect.TypeOf(rt.result)), g.schema(reflect.TypeOf(rt.asOf.result))},
 				"description": "the first form now, the second with as_of"}
 		} else {

@@ -177,6 +177,8 @@ func buildQuery(c *gin.Context, rt *route, scope query.Scope) (query.Request, st
 		case rt.asOf != nil:
 			view, op, params = rt.asOf.view, rt.asOf.op, rt.asOf.params
 		case rt.asOfNow:
+		case rt.noAsOf != "":
+			v.Add(paramAsOf, "is not taken here: "+rt.noAsOf)
 		default:
 			v.Add(paramAsOf, "this route does not answer as-of reads")
 		}

@@ -46,6 +46,9 @@ type route struct {
 	// adminScope: the route reads with the scope of the caller's admin
 	// roles only, and needs one.
 	adminScope bool
+	// noAsOf says why the route refuses ?as_of= (400 naming it): set for
+	// the few reads that have no past to show; commands refuse it too.
+	noAsOf string
 
 	// custom handles the route itself (evidence, documents, the caller).
 	custom func(*Server, *gin.Context)
@@ -113,12 +116,23 @@ func get(path, id, tag, summary, view, op string, params, result any, bind map[s
 }
 
 func timeline(path, id, tag, kind string) route {
-	r := get(path, id, tag, "The audit timeline of one "+kind+", oldest first.", "audit", "timeline",
+	r := get(path, id, tag, "The audit timeline of one "+kind+", oldest first; with as_of, its entries up to then.", "audit", "timeline",
 		&query.TimelineParams{}, query.AuditPage{}, bindTimeline)
 	r.fixed = map[string]string{"kind": kind}
 	r.omit = []string{"stream"}
+	r.asOfNow = true
 	return r
 }
+
+// Why some reads refuse as_of.
+const (
+	noAsOfLive     = "the live stream only follows what happens from now on (resume it with Last-Event-ID); read a view with as_of to see the past"
+	noAsOfProcess  = "it describes this process as it runs now; it has no history"
+	noAsOfDocument = "the API document has no history"
+	noAsOfCaller   = "it is the caller as they are now: today's roles decide what every read shows, as of any point"
+	noAsOfEvidence = "an evidence file never changes once attached; which files an item had then, its timeline as of then shows"
+	noAsOfCommand  = "a command acts now; as_of is for reads"
+)
 
 // routeTable lists every route of the gateway.
 func routeTable() []route {
@@ -126,6 +140,12 @@ func routeTable() []route {
 	withAsOf := func(r route, q asOfQuery) route { r.asOf = &q; return r }
 	asOfNow := func(r route) route { r.asOfNow = true; return r }
 	admin := func(r route) route { r.adminScope = true; return r }
+	// asOfSame: the as-of op takes the route's own parameters and answers
+	// with the route's own result type, from the audit view's history.
+	asOfSame := func(r route, op string) route {
+		r.asOf = &asOfQuery{"audit", op, r.params, r.result}
+		return r
+	}
 	withResult := func(r route, result any) route { r.result = result; return r }
 	routes := []route{
 		// ---- items ----
@@ -161,7 +181,7 @@ func routeTable() []route {
 			asOfQuery{"audit", "asof_item", &query.AsOfItemParams{}, query.AsOfItem{}}),
 		timeline(v1+"/items/:id/timeline", "itemTimeline", tagItems, events.CategoryItem),
 		{method: http.MethodGet, path: v1 + "/items/:id/evidence/:eid", id: "downloadEvidence", tag: tagItems,
-			summary: "Download an evidence file of the item.", custom: (*Server).downloadEvidence,
+			summary: "Download an evidence file of the item.", custom: (*Server).downloadEvidence, noAsOf: noAsOfEvidence,
 			doc: customDoc{resultCT: "application/octet-stream", status: http.StatusOK}},
 
 		// ---- commitments ----
@@ -169,17 +189,19 @@ func routeTable() []route {
 		cmd(v1+"/commitments/:id/revise", "reviseCommitment", tagCommitments, "Change the target, period or end of a commitment.", events.ReviseCommitment{}, bindCommitment),
 		cmd(v1+"/commitments/:id/end", "endCommitment", tagCommitments, "End a commitment early.", events.EndCommitment{}, bindCommitment),
 		create(v1+"/commitments/:id/activities", "logActivity", tagCommitments, "Log activities (履诺记录) toward a commitment.", events.LogActivity{}, bindCommitment),
-		get(v1+"/commitments", "listCommitments", tagCommitments, "Commitments in the caller's scope.",
-			"commitments", "list", &query.CommitmentListParams{}, query.CommitmentPage{}, nil),
+		asOfSame(get(v1+"/commitments", "listCommitments", tagCommitments, "Commitments in the caller's scope, now or as they stood at as_of.",
+			"commitments", "list", &query.CommitmentListParams{}, query.CommitmentPage{}, nil), "asof_commitments"),
 		asOfNow(get(v1+"/commitments/:id", "getCommitment", tagCommitments, "One commitment, now or as it stood at as_of.",
 			"audit", "asof_commitment", &query.AsOfCommitmentParams{}, query.AsOfCommitment{}, bindCommitment)),
-		get(v1+"/commitments/:id/compliance", "commitmentCompliance", tagCommitments, "The compliance of one commitment, period by period.",
-			"commitments", "compliance", &query.ComplianceParams{}, query.Compliance{}, bindCommitment),
+		asOfSame(get(v1+"/commitments/:id/compliance", "commitmentCompliance", tagCommitments,
+			"The compliance of one commitment, period by period; with as_of, counting what had been logged by then.",
+			"commitments", "compliance", &query.ComplianceParams{}, query.Compliance{}, bindCommitment), "asof_compliance"),
 		timeline(v1+"/commitments/:id/timeline", "commitmentTimeline", tagCommitments, events.CategoryCommitment),
-		get(v1+"/compliance", "compliance", tagCommitments, "The compliance of the commitments in scope, period by period.",
-			"commitments", "compliance", &query.ComplianceParams{}, query.Compliance{}, nil),
-		get(v1+"/compliance/units", "unitCompliance", tagCommitments, "Each unit's compliance with its commitments.",
-			"commitments", "units", &query.CommitmentUnitsParams{}, query.UnitsCompliance{}, nil),
+		asOfSame(get(v1+"/compliance", "compliance", tagCommitments,
+			"The compliance of the commitments in scope, period by period; with as_of, counting what had been logged by then.",
+			"commitments", "compliance", &query.ComplianceParams{}, query.Compliance{}, nil), "asof_compliance"),
+		asOfSame(get(v1+"/compliance/units", "unitCompliance", tagCommitments, "Each unit's compliance with its commitments, now or as of as_of.",
+			"commitments", "units", &query.CommitmentUnitsParams{}, query.UnitsCompliance{}, nil), "asof_compliance_units"),
 
 		// ---- assessments (周总结 / 月考核 / 季排名) ----
 		create(v1+"/rulesets", "draftRuleset", tagAssessments, "Draft a scoring rule set (考核细则): weights and how subtrees roll up.",
@@ -217,7 +239,8 @@ func routeTable() []route {
 			"Carry every unfinished item of the cycle into a later, open cycle (年度结转), each keeping its id and history; "+
 				"with dry_run, list what would move and write nothing. Retry with the same Idempotency-Key to complete an interrupted run.",
 			events.CarryOverCycle{}, map[string]string{"id": "from_cycle_id"}), cycleCarryOverReply{}),
-		get(v1+"/cycles", "listCycles", tagCycles, "Every cycle, newest first.", "ledger", "cycles", nil, query.Cycles{}, nil),
+		asOfSame(get(v1+"/cycles", "listCycles", tagCycles, "Every cycle, newest first; with as_of, those opened by then.",
+			"ledger", "cycles", nil, query.Cycles{}, nil), "asof_cycles"),
 		timeline(v1+"/cycles/:id/timeline", "cycleTimeline", tagCycles, events.CategoryCycle),
 
 		// ---- units ----
@@ -225,7 +248,8 @@ func routeTable() []route {
 		cmd(v1+"/units/:id/rename", "renameUnit", tagUnits, "Rename a unit.", events.RenameUnit{}, bindUnit),
 		cmd(v1+"/units/:id/move", "moveUnit", tagUnits, "Move a unit under another parent.", events.MoveUnit{}, bindUnit),
 		cmd(v1+"/units/:id/retire", "retireUnit", tagUnits, "Retire a unit, for a reason.", events.RetireUnit{}, bindUnit),
-		get(v1+"/units", "listUnits", tagUnits, "The unit tree in the caller's scope.", "ledger", "units", &query.UnitsParams{}, query.UnitTree{}, nil),
+		asOfSame(get(v1+"/units", "listUnits", tagUnits, "The unit tree in the caller's scope; with as_of, as it stood then.",
+			"ledger", "units", &query.UnitsParams{}, query.UnitTree{}, nil), "asof_units"),
 		asOfNow(get(v1+"/units/:id", "getUnit", tagUnits, "One unit, now or as it stood at as_of.",
 			"audit", "asof_unit", &query.AsOfUnitParams{}, query.AsOfUnit{}, bindUnit)),
 		timeline(v1+"/units/:id/timeline", "unitTimeline", tagUnits, events.CategoryUnit),
@@ -237,13 +261,13 @@ func routeTable() []route {
 		create(v1+"/users/:id/tokens", "issueToken", tagUsers, "Issue an API token; the reply's extra.token shows it this once.", events.IssueToken{}, bindUser),
 		cmd(v1+"/users/:id/tokens/:tid/revoke", "revokeToken", tagUsers, "Revoke an API token.", events.RevokeToken{},
 			map[string]string{"id": "user_id", "tid": "token_id"}),
-		admin(get(v1+"/users", "listUsers", tagUsers, "Users with roles in the caller's admin scope (admins only).",
-			"access", "users", &query.UsersParams{}, query.UserPage{}, nil)),
-		admin(get(v1+"/users/:id", "getUser", tagUsers, "One user, with roles and tokens (admins only).",
-			"access", "user", &query.UserParams{}, query.User{}, bindUser)),
+		admin(asOfSame(get(v1+"/users", "listUsers", tagUsers, "Users with roles in the caller's admin scope (admins only); with as_of, as they stood then.",
+			"access", "users", &query.UsersParams{}, query.UserPage{}, nil), "asof_users")),
+		admin(asOfSame(get(v1+"/users/:id", "getUser", tagUsers, "One user, with roles and tokens (admins only); with as_of, as they stood then.",
+			"access", "user", &query.UserParams{}, query.User{}, bindUser), "asof_user")),
 		timeline(v1+"/users/:id/timeline", "userTimeline", tagUsers, events.CategoryUser),
 		{method: http.MethodGet, path: v1 + "/me", id: "me", tag: tagUsers, summary: "The caller: user, token and roles.",
-			custom: (*Server).me, doc: customDoc{result: meReply{}, status: http.StatusOK}},
+			custom: (*Server).me, noAsOf: noAsOfCaller, doc: customDoc{result: meReply{}, status: http.StatusOK}},
 
 		// ---- report import (述职报告) ----
 		{method: http.MethodPost, path: v1 + "/imports/report", id: "draftReportImport", tag: tagImports,
@@ -272,17 +296,18 @@ func routeTable() []route {
 			}},
 
 		// ---- views ----
-		get(v1+"/progress/summary", "progressSummary", tagViews, "Progress of the items in scope, per unit, category and cycle.",
-			"ledger", "summary", &query.SummaryParams{}, query.Summary{}, nil),
-		get(v1+"/progress/trend", "progressTrend", tagViews, "Open versus closed items over time.",
-			"ledger", "trend", &query.TrendParams{}, query.Trend{}, nil),
-		get(v1+"/audit", "auditFeed", tagViews, "The audit trail (操作记录) of the caller's scope, newest first.",
-			"audit", "feed", &query.FeedParams{}, query.AuditPage{}, nil),
-		get(v1+"/timeline", "timeline", tagViews, "The audit timeline of any stream (stream=item-42, or kind and id).",
-			"audit", "timeline", &query.TimelineParams{}, query.AuditPage{}, nil),
+		asOfSame(get(v1+"/progress/summary", "progressSummary", tagViews,
+			"Progress of the items in scope, per unit, category and cycle; with as_of, as it stood then, coloured for that day.",
+			"ledger", "summary", &query.SummaryParams{}, query.Summary{}, nil), "asof_summary"),
+		asOfSame(get(v1+"/progress/trend", "progressTrend", tagViews, "Open versus closed items over time; with as_of, as known then.",
+			"ledger", "trend", &query.TrendParams{}, query.Trend{}, nil), "asof_trend"),
+		asOfNow(get(v1+"/audit", "auditFeed", tagViews, "The audit trail (操作记录) of the caller's scope, newest first; with as_of, up to then.",
+			"audit", "feed", &query.FeedParams{}, query.AuditPage{}, nil)),
+		asOfNow(get(v1+"/timeline", "timeline", tagViews, "The audit timeline of any stream (stream=item-42, or kind and id); with as_of, up to then.",
+			"audit", "timeline", &query.TimelineParams{}, query.AuditPage{}, nil)),
 
 		// ---- live updates and operations ----
-		{method: http.MethodGet, path: v1 + "/stream", id: "stream", tag: tagViews, stream: true,
+		{method: http.MethodGet, path: v1 + "/stream", id: "stream", tag: tagViews, stream: true, noAsOf: noAsOfLive,
 			summary: "Live change notices (server-sent events) in the caller's scope; resume with Last-Event-ID.",
 			custom:  (*Server).stream, doc: customDoc{
 				query: []paramDoc{
@@ -293,32 +318,48 @@ func routeTable() []route {
 				resultCT: "text/event-stream", status: http.StatusOK,
 			}},
 		{method: http.MethodGet, path: "/healthz", id: "healthz", tag: tagOps, public: true,
-			summary: "200 while the process serves HTTP.", custom: (*Server).healthz,
+			summary: "200 while the process serves HTTP.", custom: (*Server).healthz, noAsOf: noAsOfProcess,
 			doc: customDoc{result: map[string]string{}, status: http.StatusOK}},
 		{method: http.MethodGet, path: "/readyz", id: "readyz", tag: tagOps, public: true,
 			summary: "200 when NATS, the command side and every view are up and caught up; 503 with the failing checks otherwise.",
-			custom:  (*Server).readyz, doc: customDoc{result: readyReport{}, status: http.StatusOK}},
+			custom:  (*Server).readyz, noAsOf: noAsOfProcess, doc: customDoc{result: readyReport{}, status: http.StatusOK}},
 		{method: http.MethodGet, path: "/metrics", id: "metrics", tag: tagOps, public: true,
-			summary: "Prometheus metrics.", custom: (*Server).serveMetrics,
+			summary: "Prometheus metrics.", custom: (*Server).serveMetrics, noAsOf: noAsOfProcess,
 			doc: customDoc{resultCT: "text/plain", status: http.StatusOK}},
 
 		// ---- documents ----
 		{method: http.MethodGet, path: "/api/openapi.json", id: "openapi", tag: tagMeta, public: true,
-			summary: "This API as an OpenAPI 3 document.", custom: (*Server).serveOpenAPI,
+			summary: "This API as an OpenAPI 3 document.", custom: (*Server).serveOpenAPI, noAsOf: noAsOfDocument,
 			doc: customDoc{resultCT: "application/json", status: http.StatusOK}},
 	}
 	return append(routes, exportRoutes(v1)...)
 }
 
-// handlerFor returns the handler of rt.
+// handlerFor returns the handler of rt. A route that has no past to show
+// refuses ?as_of= rather than answering for now as if for then.
 func (s *Server) handlerFor(rt *route) gin.HandlerFunc {
+	var h gin.HandlerFunc
 	switch {
 	case rt.custom != nil:
-		return func(c *gin.Context) { rt.custom(s, c) }
+		h = func(c *gin.Context) { rt.custom(s, c) }
 	case rt.command != nil:
-		return s.commandHandler(rt)
+		h = s.commandHandler(rt)
 	default:
-		return s.queryHandler(rt)
+		return s.queryHandler(rt) // buildQuery reads as_of
+	}
+	reason := rt.noAsOf
+	if reason == "" && (rt.command != nil || rt.method != http.MethodGet) {
+		reason = noAsOfCommand
+	}
+	if reason == "" {
+		return h // an export: it reads as_of itself
+	}
+	return func(c *gin.Context) {
+		if _, ok := c.GetQuery(paramAsOf); ok {
+			s.writeError(c, events.Invalid(paramAsOf, "is not taken here: "+reason))
+			return
+		}
+		h(c)
 	}
 }
 

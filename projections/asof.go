@@ -318,31 +318,35 @@ func foldUnitAsOf(ctx context.Context, db *sql.DB, id string, at query.AsOf) (qu
 		return query.Unit{}, query.AsOfPoint{}, err
 	}
 	var u query.Unit
-	pt := asofFold(evs, func(_ events.Event, p events.Payload) bool {
-		switch d := p.(type) {
-		case events.UnitRegisteredData:
-			u.ID, u.Name, u.Kind, u.ParentID = d.UnitID, d.Name, d.Kind, d.ParentID
-		case events.UnitRenamedData:
-			if u.ID == "" {
-				return false
-			}
-			u.Name = d.NewName
-		case events.UnitMovedData:
-			if u.ID == "" {
-				return false
-			}
-			u.ParentID = d.NewParentID
-		case events.UnitRetiredData:
-			if u.ID == "" {
-				return false
-			}
-			u.Retired = true
-		default:
+	pt := asofFold(evs, func(_ events.Event, p events.Payload) bool { return foldUnit(&u, p) })
+	return u, pt, nil
+}
+
+// foldUnit applies one event of a unit to u and reports whether it changed
+// it; u.ID is empty until the unit is registered.
+func foldUnit(u *query.Unit, p events.Payload) bool {
+	switch d := p.(type) {
+	case events.UnitRegisteredData:
+		u.ID, u.Name, u.Kind, u.ParentID = d.UnitID, d.Name, d.Kind, d.ParentID
+	case events.UnitRenamedData:
+		if u.ID == "" {
 			return false
 		}
-		return true
-	})
-	return u, pt, nil
+		u.Name = d.NewName
+	case events.UnitMovedData:
+		if u.ID == "" {
+			return false
+		}
+		u.ParentID = d.NewParentID
+	case events.UnitRetiredData:
+		if u.ID == "" {
+			return false
+		}
+		u.Retired = true
+	default:
+		return false
+	}
+	return true
 }
 
 func asofUnit(ctx context.Context, db *sql.DB, req query.Request) (any, error) {
@@ -444,19 +448,21 @@ func asofLedger(ctx context.Context, db *sql.DB, req query.Request) (any, error)
 			if !row.Exists() || (allow != nil && !allow[row.UnitID]) || (p.CycleID != "" && row.CycleID != p.CycleID) {
 				continue
 			}
+			it := ledgerItemOf(&row, "", "", day, yellow)
+			if !it.MatchesEscalated(p.Escalated) {
+				continue
+			}
 			if len(out.Items) == limit {
 				out.NextCursor = makeCursor(events.ItemStream(out.Items[limit-1].ID))
 				return out, nil
 			}
-			unitName, err := names.unit(ctx, row.UnitID)
-			if err != nil {
+			if it.UnitName, err = names.unit(ctx, row.UnitID); err != nil {
 				return nil, err
 			}
-			cycleName, err := names.cycleName(ctx, row.CycleID)
-			if err != nil {
+			if it.CycleName, err = names.cycleName(ctx, row.CycleID); err != nil {
 				return nil, err
 			}
-			out.Items = append(out.Items, ledgerItemOf(&row, cycleName, unitName, day, yellow))
+			out.Items = append(out.Items, it)
 		}
 		if len(streams) < asofChunk {
 			return out, nil

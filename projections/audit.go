@@ -489,8 +489,8 @@ func roleText(role, unit string) string {
 	return role + "@" + unit
 }
 
-// Queries implements Queryable: the audit trail here, the as-of queries in
-// asof.go.
+// Queries implements Queryable: the audit trail here (as of any point
+// too), the as-of queries in asof.go and asof_views.go.
 func (Audit) Queries() map[string]QueryFunc {
 	return map[string]QueryFunc{
 		"timeline":        auditTimeline,
@@ -499,6 +499,16 @@ func (Audit) Queries() map[string]QueryFunc {
 		"asof_commitment": asofCommitment,
 		"asof_unit":       asofUnit,
 		"asof_ledger":     asofLedger,
+		// asof_views.go
+		"asof_units":            asofUnits,
+		"asof_cycles":           asofCycles,
+		"asof_summary":          asofSummary,
+		"asof_trend":            asofTrend,
+		"asof_commitments":      asofCommitmentList,
+		"asof_compliance":       asofCompliance,
+		"asof_compliance_units": asofComplianceUnits,
+		"asof_users":            asofUserPage,
+		"asof_user":             asofUserOne,
 	}
 }
 
@@ -586,9 +596,14 @@ func auditTimeline(ctx context.Context, db *sql.DB, req query.Request) (any, err
 	if err := checkStreamScope(ctx, db, req.Scope, p.Stream); err != nil {
 		return nil, err
 	}
+	// As of a past point: the entries up to it.
+	if err := asofReached(ctx, db, req.AsOf); err != nil {
+		return nil, err
+	}
+	pos, t := asofBounds(req.AsOf)
 	limit := pageSize(p.Limit)
 	rows, err := db.QueryContext(ctx, `SELECT `+auditColumns+auditFrom+`
-		WHERE a.stream = ? AND a.position > ? ORDER BY a.position LIMIT ?`, p.Stream, after, limit+1)
+		WHERE a.stream = ? AND a.position > ? AND a.position <= ? AND a.time <= ? ORDER BY a.position LIMIT ?`, p.Stream, after, pos, t, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("timeline: %w", err)
 	}
@@ -616,6 +631,15 @@ func auditFeed(ctx context.Context, db *sql.DB, req query.Request) (any, error) 
 	limit := pageSize(p.Limit)
 	cond, args := scopeFilter("a.unit_id", req.Scope)
 	where := []string{cond}
+	if !req.AsOf.IsZero() {
+		// As of a past point: only what had happened by then.
+		if err := asofReached(ctx, db, req.AsOf); err != nil {
+			return nil, err
+		}
+		pos, t := asofBounds(req.AsOf)
+		where = append(where, "a.position <= ? AND a.time <= ?")
+		args = append(args, pos, t)
+	}
 	if p.Cursor != "" {
 		c, err := readCursor(p.Cursor, 1)
 		if err != nil {

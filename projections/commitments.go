@@ -518,15 +518,24 @@ func commitmentsUnits(ctx context.Context, db *sql.DB, req query.Request) (any, 
 	if err != nil {
 		return nil, fmt.Errorf("compliance units: %w", err)
 	}
+	return unitsComplianceOf(&p, from, to, today, tree, list, func(c query.Commitment) ([]cmtBucket, error) {
+		return commitmentBuckets(ctx, db, c, from, to, today, "")
+	})
+}
+
+// unitsComplianceOf adds up the buckets of the commitments in list (by
+// unit, then id), which bucketsOf gives, per unit of tree.
+func unitsComplianceOf(p *query.CommitmentUnitsParams, from, to, today events.Date, tree *unitTree, list []query.Commitment,
+	bucketsOf func(query.Commitment) ([]cmtBucket, error)) (query.UnitsCompliance, error) {
 	type unitAcc struct {
 		line    query.UnitCompliance
 		buckets []cmtBucket
 	}
 	acc := map[string]*unitAcc{}
 	for _, c := range list {
-		cc, err := commitmentBuckets(ctx, db, c, from, to, today, "")
+		cc, err := bucketsOf(c)
 		if err != nil {
-			return nil, err
+			return query.UnitsCompliance{}, err
 		}
 		a := acc[c.UnitID]
 		if a == nil {
@@ -644,6 +653,11 @@ func commitmentCompliance(ctx context.Context, db *sql.DB, c query.Commitment, f
 	if err != nil {
 		return query.CommitmentCompliance{}, err
 	}
+	return complianceOf(c, bs), nil
+}
+
+// complianceOf reports a commitment's buckets and their tally.
+func complianceOf(c query.Commitment, bs []cmtBucket) query.CommitmentCompliance {
 	out := query.CommitmentCompliance{Commitment: c, Periods: make([]query.PeriodResult, 0, len(bs)), Tally: tally(bs)}
 	for _, b := range bs {
 		out.Periods = append(out.Periods, query.PeriodResult{
@@ -657,20 +671,15 @@ func commitmentCompliance(ctx context.Context, db *sql.DB, c query.Commitment, f
 			Status:      b.st,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // commitmentBuckets reads a commitment's definitions and activities and
 // returns its buckets overlapping from..to, each with its status as of
 // today.
 func commitmentBuckets(ctx context.Context, db *sql.DB, c query.Commitment, from, to, today events.Date, kind string) ([]cmtBucket, error) {
-	first, last := dayOf(c.Start), dayOf(c.End)
-	if c.Ended && !c.EndedOn.IsZero() {
-		last = min(last, dayOf(c.EndedOn))
-	}
-	// A bucket overlapping from..to lies within a quarter of it.
-	lo, hi := max(first, dayOf(from)-92), min(last, dayOf(to)+92)
-	if c.Start.IsZero() || c.End.IsZero() || lo > hi {
+	lo, hi, ok := bucketDays(c, from, to)
+	if !ok {
 		return nil, nil
 	}
 	defs, err := cmtDefinitions(ctx, db, c.ID)
@@ -700,6 +709,25 @@ func commitmentBuckets(ctx context.Context, db *sql.DB, c query.Commitment, from
 	if err != nil {
 		return nil, fmt.Errorf("compliance %s: %w", c.ID, err)
 	}
+	return bucketsOf(defs, counts, lo, hi, from, to, today, kind), nil
+}
+
+// bucketDays is the range of days lo..hi a commitment's buckets that
+// overlap from..to are cut from; ok is false when there is none.
+func bucketDays(c query.Commitment, from, to events.Date) (lo, hi int, ok bool) {
+	first, last := dayOf(c.Start), dayOf(c.End)
+	if c.Ended && !c.EndedOn.IsZero() {
+		last = min(last, dayOf(c.EndedOn))
+	}
+	// A bucket overlapping from..to lies within a quarter of it.
+	lo, hi = max(first, dayOf(from)-92), min(last, dayOf(to)+92)
+	return lo, hi, !c.Start.IsZero() && !c.End.IsZero() && lo <= hi
+}
+
+// bucketsOf cuts the days lo..hi of a commitment with definitions defs and
+// activities counts (by day number) into buckets, keeps those overlapping
+// from..to, and gives each its status as of today.
+func bucketsOf(defs []cmtDef, counts map[int]int, lo, hi int, from, to, today events.Date, kind string) []cmtBucket {
 	bs := cmtBuckets(defs, lo, hi, kind, counts)
 	f, t, now := dayOf(from), dayOf(to), dayOf(today)
 	out := bs[:0]
@@ -710,7 +738,7 @@ func commitmentBuckets(ctx context.Context, db *sql.DB, c query.Commitment, from
 		b.st = b.status(now)
 		out = append(out, b)
 	}
-	return out, nil
+	return out
 }
 
 func cmtDefinitions(ctx context.Context, db *sql.DB, id string) ([]cmtDef, error) {

@@ -96,7 +96,12 @@ var ledgerSchema = []string{
 		reason         TEXT NOT NULL,
 		measures_total INTEGER NOT NULL,
 		measures_done  INTEGER NOT NULL,
-		evidence_count INTEGER NOT NULL
+		evidence_count INTEGER NOT NULL,
+		yellow_at       INTEGER NOT NULL,
+		red_at          INTEGER NOT NULL,
+		escalation      TEXT NOT NULL,
+		escalation_step INTEGER NOT NULL,
+		escalated_at    INTEGER NOT NULL
 	)`,
 	// One index per sort key (the implicit trailing seq breaks ties), and
 	// the two filters that narrow the most.
@@ -245,6 +250,16 @@ type itemRow struct {
 	MeasuresDone  int
 	EvidenceCount int
 
+	// The deadline watcher's facts about the current deadline (Unix
+	// nanoseconds of the events; 0: none): when the item turned yellow and
+	// red, and the highest escalation step reached (Escalation is its
+	// whom, "" before any). A deadline change clears them.
+	YellowAt       int64
+	RedAt          int64
+	Escalation     string
+	EscalationStep int
+	EscalatedAt    int64
+
 	// Measures and Evidence hold the item's lists in the order they were
 	// first recorded. The fold needs them only for the events that change
 	// them (measure planned or completed; evidence attached), and derives
@@ -314,6 +329,12 @@ func itemIDOf(p events.Payload) string {
 		return d.ItemID
 	case events.ItemWithdrawnData:
 		return d.ItemID
+	case events.ItemTurnedYellowData:
+		return d.ItemID
+	case events.ItemTurnedRedData:
+		return d.ItemID
+	case events.ItemEscalatedData:
+		return d.ItemID
 	}
 	return ""
 }
@@ -350,6 +371,9 @@ func foldItem(row *itemRow, e events.Event, p events.Payload) bool {
 		row.CycleID, row.UnitID = raised.CycleID, raised.UnitID
 		row.Title, row.Description = d.Title, d.Description
 		row.Category, row.Source, row.Severity = d.Category, d.Source, d.Severity
+		if row.Deadline != d.Deadline {
+			row.clearWatch()
+		}
 		row.Deadline = d.Deadline
 	case events.ItemAssignedData:
 		if d.UnitID != "" {
@@ -396,7 +420,10 @@ func foldItem(row *itemRow, e events.Event, p events.Payload) bool {
 		row.EvidenceCount = len(row.Evidence)
 		startWork()
 	case events.ItemDeadlineChangedData:
+		// The watcher's facts belong to the old deadline (the watcher
+		// itself starts over, even for a change to the same day).
 		row.Deadline = d.NewDeadline
+		row.clearWatch()
 	case events.ItemSubmittedData:
 		row.Status = events.StatusSubmitted
 	case events.ItemVerifiedData:
@@ -418,11 +445,54 @@ func foldItem(row *itemRow, e events.Event, p events.Payload) bool {
 	case events.ItemWithdrawnData:
 		row.Status, row.Reason = events.StatusWithdrawn, d.Reason
 		row.ClosedOn = events.Date{}
+	case events.ItemTurnedYellowData, events.ItemTurnedRedData, events.ItemEscalatedData:
+		// The watcher's facts leave UpdatedAt and UpdatedPos alone: they
+		// order the ledger by the last work done on an item ("updated"),
+		// and a watcher pass that turns a hundred items red overnight
+		// would otherwise bury the day's real work under system facts.
+		// The row still changes, so the view notifies and the dashboard
+		// refetches; item pages that need a position past the fact get it
+		// from the change notice.
+		return foldWatch(row, e, p)
 	default:
 		return false
 	}
 	row.UpdatedAt, row.UpdatedPos = e.Time.UnixNano(), e.Position
 	return true
+}
+
+// foldWatch applies one of the deadline watcher's facts. A fact about
+// another deadline than the current one (recorded just before a deadline
+// change, applied after it) changes nothing; so does a fact already known
+// (only the first yellow and red count, and only a higher escalation
+// step). Facts of a closed or withdrawn item are kept: they happened.
+func foldWatch(row *itemRow, e events.Event, p events.Payload) bool {
+	at := e.Time.UnixNano()
+	switch d := p.(type) {
+	case events.ItemTurnedYellowData:
+		if d.Deadline != row.Deadline || row.YellowAt != 0 {
+			return false
+		}
+		row.YellowAt = at
+	case events.ItemTurnedRedData:
+		if d.Deadline != row.Deadline || row.RedAt != 0 {
+			return false
+		}
+		row.RedAt = at
+	case events.ItemEscalatedData:
+		if d.Deadline != row.Deadline || d.Whom == "" || (row.Escalation != "" && d.Step <= row.EscalationStep) {
+			return false
+		}
+		row.Escalation, row.EscalationStep, row.EscalatedAt = d.Whom, d.Step, at
+	default:
+		return false
+	}
+	return true
+}
+
+// clearWatch forgets the watcher's facts of the deadline that was.
+func (r *itemRow) clearWatch() {
+	r.YellowAt, r.RedAt, r.Escalation, r.EscalationStep, r.EscalatedAt = 0, 0, "", 0, 0
 }
 
 func (r *itemRow) countMeasures() {
@@ -455,6 +525,7 @@ var itemColumns = []string{
 	"deadline", "status", "status_rank", "owner_id", "owner_name", "percent", "progress_note", "progress_at",
 	"raised_on", "raised_at", "updated_at", "updated_pos", "closed_on", "carried_from", "reason",
 	"measures_total", "measures_done", "evidence_count",
+	"yellow_at", "red_at", "escalation", "escalation_step", "escalated_at",
 }
 
 // statusRank orders statuses along the lifecycle; finished ones rank
@@ -475,6 +546,7 @@ func (r *itemRow) appendValues(dst []any) []any {
 		dateText(r.Deadline), string(r.Status), int64(statusRank(r.Status)), r.OwnerID, r.OwnerName, int64(r.Percent), r.ProgressNote, r.ProgressAt,
 		dateText(r.RaisedOn), r.RaisedAt, r.UpdatedAt, int64(r.UpdatedPos), dateText(r.ClosedOn), r.CarriedFrom, r.Reason,
 		int64(r.MeasuresTotal), int64(r.MeasuresDone), int64(r.EvidenceCount),
+		r.YellowAt, r.RedAt, r.Escalation, int64(r.EscalationStep), r.EscalatedAt,
 	)
 }
 
@@ -489,7 +561,8 @@ func scanItem(sc interface{ Scan(...any) error }) (itemRow, error) {
 	err := sc.Scan(&r.Seq, &r.ID, &r.CycleID, &r.UnitID, &r.Title, &r.Description, &r.Category, &r.Source, &r.Severity,
 		&deadline, &status, &rank, &r.OwnerID, &r.OwnerName, &r.Percent, &r.ProgressNote, &r.ProgressAt,
 		&raisedOn, &r.RaisedAt, &r.UpdatedAt, &updatedPos, &closedOn, &r.CarriedFrom, &r.Reason,
-		&r.MeasuresTotal, &r.MeasuresDone, &r.EvidenceCount)
+		&r.MeasuresTotal, &r.MeasuresDone, &r.EvidenceCount,
+		&r.YellowAt, &r.RedAt, &r.Escalation, &r.EscalationStep, &r.EscalatedAt)
 	if err != nil {
 		return r, err
 	}
@@ -1024,6 +1097,16 @@ func ledgerItemOf(r *itemRow, cycleName, unitName string, today events.Date, yel
 		UpdatedPosition: r.UpdatedPos, ClosedOn: r.ClosedOn, CarriedFrom: r.CarriedFrom, Reason: r.Reason,
 		MeasuresTotal: r.MeasuresTotal, MeasuresDone: r.MeasuresDone, EvidenceCount: r.EvidenceCount,
 	}
+	if r.YellowAt != 0 {
+		it.TurnedYellowAt = time.Unix(0, r.YellowAt).UTC()
+	}
+	if r.RedAt != 0 {
+		it.TurnedRedAt = time.Unix(0, r.RedAt).UTC()
+	}
+	if r.Escalation != "" {
+		it.Escalation = &query.Escalation{Whom: r.Escalation, Step: r.EscalationStep,
+			At: time.Unix(0, r.EscalatedAt).UTC(), Open: !r.Status.Finished()}
+	}
 	it.RAG, it.DaysLeft = colour(r.Status, r.Deadline, today, yellowDays)
 	it.Overdue = it.RAG == query.RAGRed
 	if r.Status == events.StatusClosed {
@@ -1189,6 +1272,14 @@ func ledgerFilter(req query.Request, p *query.LedgerParams, today events.Date) *
 	case query.RAGDone:
 		w.add("i.status_rank >= " + strconv.Itoa(finishedRank))
 	}
+	if p.Escalated != "" {
+		// Only open escalations: a finished item's is history.
+		if whom, _ := query.EscalationWhom(p.Escalated); whom == "" {
+			w.add(open + " AND i.escalation <> ''")
+		} else {
+			w.add(open+" AND i.escalation = ?", whom)
+		}
+	}
 	if p.Q != "" {
 		searchFilter(w, p.Q)
 	}
@@ -1218,7 +1309,8 @@ func searchFilter(w *where, q string) {
 const ledgerItemSelect = `SELECT i.seq, i.item_id, i.cycle_id, i.unit_id, i.title, i.description, i.category, i.source, i.severity,
 	i.deadline, i.status, i.status_rank, i.owner_id, i.owner_name, i.percent, i.progress_note, i.progress_at,
 	i.raised_on, i.raised_at, i.updated_at, i.updated_pos, i.closed_on, i.carried_from, i.reason,
-	i.measures_total, i.measures_done, i.evidence_count, coalesce(c.name, ''), coalesce(u.name, '')
+	i.measures_total, i.measures_done, i.evidence_count,
+	i.yellow_at, i.red_at, i.escalation, i.escalation_step, i.escalated_at, coalesce(c.name, ''), coalesce(u.name, '')
 	FROM items i LEFT JOIN cycles c ON c.cycle_id = i.cycle_id LEFT JOIN units u ON u.unit_id = i.unit_id`
 
 // scanLedgerRow reads a row selected with ledgerItemSelect.
@@ -1235,6 +1327,7 @@ func scanLedgerRow(sc interface{ Scan(...any) error }) (itemRow, string, string,
 const ledgerListSelect = `SELECT i.seq, i.item_id, i.cycle_id, i.unit_id, i.title, i.category, i.source, i.severity,
 	i.deadline, i.status, i.owner_id, i.owner_name, i.percent, i.raised_on, i.updated_at, i.updated_pos,
 	i.closed_on, i.carried_from, i.reason, i.measures_total, i.measures_done, i.evidence_count,
+	i.yellow_at, i.red_at, i.escalation, i.escalation_step, i.escalated_at,
 	coalesce(c.name, ''), coalesce(u.name, '')
 	FROM items i LEFT JOIN cycles c ON c.cycle_id = i.cycle_id LEFT JOIN units u ON u.unit_id = i.unit_id`
 
@@ -1246,6 +1339,7 @@ func scanListRow(sc interface{ Scan(...any) error }) (itemRow, string, string, e
 	err := sc.Scan(&r.Seq, &r.ID, &r.CycleID, &r.UnitID, &r.Title, &r.Category, &r.Source, &r.Severity,
 		&deadline, &status, &r.OwnerID, &r.OwnerName, &r.Percent, &raisedOn, &r.UpdatedAt, &updatedPos,
 		&closedOn, &r.CarriedFrom, &r.Reason, &r.MeasuresTotal, &r.MeasuresDone, &r.EvidenceCount,
+		&r.YellowAt, &r.RedAt, &r.Escalation, &r.EscalationStep, &r.EscalatedAt,
 		&cycleName, &unitName)
 	if err != nil {
 		return r, "", "", err

@@ -525,7 +525,21 @@ func progressSummary(ctx context.Context, db *sql.DB, req query.Request) (any, e
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("progress summary: %w", err)
 	}
+	tree, err := loadUnitTree(ctx, db, req.Scope, p.UnitID)
+	if err != nil {
+		return nil, err
+	}
+	names, err := cycleNames(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return summarize(&p, today, yellow, parts, tree, names), nil
+}
 
+// summarize adds up the counts of the buckets in parts (by unit, cycle and
+// category, red and yellow included) for the units of tree, their
+// subtrees, the categories and the cycles.
+func summarize(p *query.SummaryParams, today events.Date, yellow int, parts map[bucketKey]*progTally, tree *unitTree, names map[string]string) query.Summary {
 	var total progTally
 	own := map[string]*progTally{}
 	byCategory := map[string]*progTally{}
@@ -541,11 +555,6 @@ func progressSummary(ctx context.Context, db *sql.DB, req query.Request) (any, e
 		into(own, k.unit, t)
 		into(byCategory, k.category, t)
 		into(byCycle, k.cycle, t)
-	}
-
-	tree, err := loadUnitTree(ctx, db, req.Scope, p.UnitID)
-	if err != nil {
-		return nil, err
 	}
 	// Pre-order lists children after their parent: walking it backwards
 	// sums every subtree before its parent needs it.
@@ -579,14 +588,10 @@ func progressSummary(ctx context.Context, db *sql.DB, req query.Request) (any, e
 	for _, c := range slices.Sorted(maps.Keys(byCategory)) {
 		out.Categories = append(out.Categories, query.CategoryProgress{Category: c, Counts: byCategory[c].counts()})
 	}
-	names, err := cycleNames(ctx, db)
-	if err != nil {
-		return nil, err
-	}
 	for _, c := range slices.Sorted(maps.Keys(byCycle)) {
 		out.Cycles = append(out.Cycles, query.CycleProgress{CycleID: c, CycleName: names[c], Counts: byCycle[c].counts()})
 	}
-	return out, nil
+	return out
 }
 
 func cycleNames(ctx context.Context, db *sql.DB) (map[string]string, error) {
@@ -611,17 +616,21 @@ func weekStart(d events.Date) events.Date {
 	return d.AddDays(-((int(d.Weekday()) + 6) % 7))
 }
 
-func progressTrend(ctx context.Context, db *sql.DB, req query.Request) (any, error) {
-	var p query.TrendParams
-	if err := parseParams(req.Params, &p); err != nil {
-		return nil, err
-	}
-	to := p.To
+// trendDay is one day of prog_daily, summed over the selected buckets.
+type trendDay struct {
+	day                              events.Date
+	dOpen, dClosed, raised, verified int
+}
+
+// trendRange is the range and step of a trend: its parameters' or their
+// defaults for today.
+func trendRange(p *query.TrendParams, today events.Date) (from, to events.Date, step int, err error) {
+	to = p.To
 	if to.IsZero() {
-		to = queryToday(req)
+		to = today
 	}
-	from := p.From
-	step := 1
+	from = p.From
+	step = 1
 	if p.Interval == query.IntervalWeek {
 		step = 7
 		to = weekStart(to).AddDays(6)
@@ -633,10 +642,22 @@ func progressTrend(ctx context.Context, db *sql.DB, req query.Request) (any, err
 		from = to.AddDays(-29)
 	}
 	if to.Before(from) {
-		return nil, events.Invalid("from", "must not be after to")
+		return from, to, step, events.Invalid("from", "must not be after to")
 	}
 	if n := int(to.Time(time.UTC).Sub(from.Time(time.UTC)).Hours()/24)/step + 1; n > query.MaxTrendPoints {
-		return nil, events.Invalid("from", fmt.Sprintf("the range holds more than %d points", query.MaxTrendPoints))
+		return from, to, step, events.Invalid("from", fmt.Sprintf("the range holds more than %d points", query.MaxTrendPoints))
+	}
+	return from, to, step, nil
+}
+
+func progressTrend(ctx context.Context, db *sql.DB, req query.Request) (any, error) {
+	var p query.TrendParams
+	if err := parseParams(req.Params, &p); err != nil {
+		return nil, err
+	}
+	from, to, step, err := trendRange(&p, queryToday(req))
+	if err != nil {
+		return nil, err
 	}
 	w := progressSelection(req, p.UnitID, p.CycleID, p.Category)
 	// The counts now, then back through the days: only the days from the
@@ -653,13 +674,9 @@ func progressTrend(ctx context.Context, db *sql.DB, req query.Request) (any, err
 		return nil, fmt.Errorf("progress trend: %w", err)
 	}
 	defer rows.Close()
-	type dayRow struct {
-		day                              events.Date
-		dOpen, dClosed, raised, verified int
-	}
-	var days []dayRow
+	var days []trendDay
 	for rows.Next() {
-		var r dayRow
+		var r trendDay
 		var dayText string
 		if err := rows.Scan(&dayText, &r.dOpen, &r.dClosed, &r.raised, &r.verified); err != nil {
 			return nil, fmt.Errorf("progress trend: %w", err)
@@ -672,6 +689,12 @@ func progressTrend(ctx context.Context, db *sql.DB, req query.Request) (any, err
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("progress trend: %w", err)
 	}
+	return trendOf(&p, from, to, step, open, closed, days), nil
+}
+
+// trendOf walks back from the counts now (open, closed) through the days
+// (in order, from the trend's start on) to each point of the trend.
+func trendOf(p *query.TrendParams, from, to events.Date, step, open, closed int, days []trendDay) query.Trend {
 	var points []query.TrendPoint
 	for start := from; !start.After(to); start = start.AddDays(step) {
 		points = append(points, query.TrendPoint{Start: start, End: start.AddDays(step - 1)})
@@ -691,6 +714,5 @@ func progressTrend(ctx context.Context, db *sql.DB, req query.Request) (any, err
 			pt.Verified += days[k].verified
 		}
 	}
-	out := query.Trend{Interval: p.Interval, From: from, To: to, Points: points}
-	return out, nil
+	return query.Trend{Interval: p.Interval, From: from, To: to, Points: points}
 }

@@ -214,8 +214,9 @@ var exportViews = []string{"ledger", "commitments", "compliance", "assessments",
 func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("export", stderr)
 	format := fs.String("format", "", "xlsx or csv (default: from --out's extension, else xlsx)")
-	asOf := fs.String("as-of", "", "as it stood then: a time (2024-05-01T00:00:00+08:00) or a position (position:123); ledger and commitments")
+	asOf := fs.String("as-of", "", "as it stood then: a time (2024-05-01T00:00:00+08:00) or a position (position:123)")
 	cycle := fs.String("cycle", "", "only this cycle's")
+	escalated := fs.String("escalated", "", "ledger: only unfinished items escalated to owner, head, committee, or any of them")
 	unit := fs.String("unit", "", "only this unit's and its subtree's")
 	period := fs.String("period", "", "assessments, rankings: any day of the month or quarter (default: the last one ended)")
 	from := fs.String("from", "", "compliance: the first day (YYYY-MM-DD)")
@@ -255,7 +256,8 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	q := url.Values{}
-	for k, v := range map[string]string{"as_of": *asOf, "cycle_id": *cycle, "unit_id": *unit, "from": *from, "to": *to, "period": *period} {
+	for k, v := range map[string]string{"as_of": *asOf, "cycle_id": *cycle, "unit_id": *unit, "from": *from, "to": *to, "period": *period,
+		"escalated": *escalated} {
 		if v != "" {
 			q.Set(k, v)
 		}

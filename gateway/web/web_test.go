@@ -89,6 +89,7 @@ func dynamicKeys() map[string][]string {
 		"event":    events.Types(),
 		"error":    append(codes, "network"), // network: the client's own, for a failed fetch
 		"mstate":   str("planned", "completed"),
+		"esc":      events.Escalations,
 		"nav":      str("overview", "ledger", "commitments", "rankings", "activity", "signin", "import"),
 		// Why the report import left a line out (report.SkippedLine).
 		"skip": str(report.ReasonPageNumber, report.ReasonURL, report.ReasonContact, report.ReasonAdvertising,

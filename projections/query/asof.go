@@ -21,6 +21,23 @@ import (
 // Scope: an aggregate is visible when, as it stood then, it belonged to a
 // unit that lies inside the scope today. Units and their subtrees are
 // today's tree: permissions are today's.
+//
+// The audit view answers the other views as of a point too, with the
+// parameters and answers of the live views: "asof_units" (UnitsParams,
+// UnitTree), "asof_cycles" (no parameters, Cycles), "asof_summary"
+// (SummaryParams, Summary), "asof_trend" (TrendParams, Trend),
+// "asof_commitments" (CommitmentListParams, CommitmentPage),
+// "asof_compliance" (ComplianceParams, Compliance),
+// "asof_compliance_units" (CommitmentUnitsParams, UnitsCompliance),
+// "asof_users" (UsersParams, UserPage) and "asof_user" (UserParams, User).
+// Each folds every aggregate of its kind up to the point with the live
+// view's own rules, so that as of the view's head it answers what the
+// live view answers. Their unit tree is the tree as it stood (names,
+// parents, retirements; a unit_id parameter means that unit's subtree as
+// it stood), confined to the units inside the scope today. Defaults that
+// depend on today (a trend's or compliance range's end, colours, the
+// status of a period) take the as-of day. "timeline" and "feed" take
+// Request.AsOf themselves: the entries up to the point.
 
 // AsOfItemParams are the parameters of "asof_item".
 type AsOfItemParams struct {
@@ -100,8 +117,11 @@ type AsOfLedgerParams struct {
 	UnitID     string `json:"unit_id,omitempty"`
 	CycleID    string `json:"cycle_id,omitempty"`
 	YellowDays *int   `json:"yellow_days,omitempty"`
-	Limit      int    `json:"limit,omitempty"`
-	Cursor     string `json:"cursor,omitempty"`
+	// Escalated keeps the items whose escalation stood open at this step
+	// then, as in LedgerParams.
+	Escalated string `json:"escalated,omitempty"`
+	Limit     int    `json:"limit,omitempty"`
+	Cursor    string `json:"cursor,omitempty"`
 }
 
 // Validate reports every bad parameter as a CodeInvalid *events.Error.
@@ -110,6 +130,7 @@ func (p *AsOfLedgerParams) Validate() error {
 	checkID(&v, "unit_id", p.UnitID)
 	checkID(&v, "cycle_id", p.CycleID)
 	checkYellowDays(&v, p.YellowDays)
+	checkEscalated(&v, p.Escalated)
 	checkLimit(&v, p.Limit)
 	return v.Err()
 }

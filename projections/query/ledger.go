@@ -20,6 +20,58 @@ import (
 // otherwise or when it has no deadline. Finished items (closed, withdrawn)
 // are "done", never overdue.
 
+// The deadline watcher (services/watcher) records when an unfinished item
+// turned yellow and red and whom it reminded of an overdue item, once per
+// deadline; a ledger line shows these facts of the item's current
+// deadline (TurnedYellowAt, TurnedRedAt, Escalation). They are system
+// facts, not work: they do not move UpdatedAt, and so not the "updated"
+// order. A deadline change clears them; a closed or withdrawn item keeps
+// them as history, no longer open.
+
+// Values of the Escalated filter of "list": the step an item's escalation
+// has reached. EscalatedHead and its synonym events.EscalateUnitHead name
+// the same step.
+const (
+	EscalatedAny       = "any"
+	EscalatedOwner     = events.EscalateOwner
+	EscalatedHead      = "head"
+	EscalatedCommittee = events.EscalateCommittee
+)
+
+// EscalationWhom returns the escalation target (events.Escalate*) the
+// Escalated filter value f names, "" for EscalatedAny, and whether f is
+// one of the filter's values.
+func EscalationWhom(f string) (string, bool) {
+	switch f {
+	case EscalatedAny:
+		return "", true
+	case EscalatedHead, events.EscalateUnitHead:
+		return events.EscalateUnitHead, true
+	case EscalatedOwner, EscalatedCommittee:
+		return f, true
+	}
+	return "", false
+}
+
+// MatchesEscalated reports whether the item passes the Escalated filter
+// f ("" passes everything): an open escalation at the step f names.
+func (it *LedgerItem) MatchesEscalated(f string) bool {
+	if f == "" {
+		return true
+	}
+	if it.Escalation == nil || !it.Escalation.Open {
+		return false
+	}
+	whom, ok := EscalationWhom(f)
+	return ok && (whom == "" || it.Escalation.Whom == whom)
+}
+
+func checkEscalated(v *events.Validator, f string) {
+	if _, ok := EscalationWhom(f); f != "" && !ok {
+		v.Add("escalated", fmt.Sprintf("unknown escalation %q (want owner, head, committee or any)", f))
+	}
+}
+
 // Colours of an item (RAG: red, amber/yellow, green).
 const (
 	RAGRed    = "red"
@@ -82,6 +134,10 @@ type LedgerParams struct {
 	RAG string `json:"rag,omitempty"`
 	// YellowDays overrides DefaultYellowDays (0..366).
 	YellowDays *int `json:"yellow_days,omitempty"`
+	// Escalated keeps unfinished items whose escalation for their current
+	// deadline stands at this step: owner (reminded, not yet passed on),
+	// head (the unit's head, also unit_head), committee, or any of them.
+	Escalated string `json:"escalated,omitempty"`
 	// Q searches title, description, category and source, case-insensitive
 	// for Latin letters; every whitespace-separated word must occur.
 	Q string `json:"q,omitempty"`
@@ -116,6 +172,7 @@ func (p *LedgerParams) Validate() error {
 		v.Add("rag", fmt.Sprintf("unknown colour %q (want red, yellow, green or done)", p.RAG))
 	}
 	checkYellowDays(&v, p.YellowDays)
+	checkEscalated(&v, p.Escalated)
 	checkSearch(&v, p.Q)
 	if p.Sort == "" {
 		p.Sort = LedgerSortDeadline
@@ -197,6 +254,25 @@ type LedgerItem struct {
 	MeasuresTotal int    `json:"measures_total"`
 	MeasuresDone  int    `json:"measures_done"`
 	EvidenceCount int    `json:"evidence_count"`
+	// TurnedYellowAt and TurnedRedAt are when the deadline watcher
+	// recorded that the item turned yellow and red for its current
+	// deadline; Escalation is the highest escalation step it recorded.
+	TurnedYellowAt time.Time   `json:"turned_yellow_at,omitzero"`
+	TurnedRedAt    time.Time   `json:"turned_red_at,omitzero"`
+	Escalation     *Escalation `json:"escalation,omitempty"`
+}
+
+// Escalation is the highest step of the deadline watcher's escalation of
+// an overdue item, for its current deadline.
+type Escalation struct {
+	// Whom is owner, unit_head or committee (events.Escalate*); Step counts
+	// the escalation ladder from 1.
+	Whom string    `json:"whom"`
+	Step int       `json:"step"`
+	At   time.Time `json:"at"`
+	// Open is true while the item is unfinished; a closed or withdrawn
+	// item keeps its escalation as history.
+	Open bool `json:"open"`
 }
 
 // LedgerPage is one page of "list".

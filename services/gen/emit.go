@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"rectify/events"
+	"rectify/services/watcher"
 )
 
 // stepHeap orders the sources by the time of their next step (ties by
@@ -129,6 +130,23 @@ func (g *generator) editorFor(unit string, rng *rand.Rand) string {
 	return pick(rng, g.staff)
 }
 
+// committeeOf is the nearest committee at or above unit in the tree as it
+// stands, or the root of its tree, as the watcher finds it.
+func (g *generator) committeeOf(unit string) string {
+	id := unit
+	for range 64 {
+		if i := g.indexOf(id); i >= 0 && g.units[i].kind == events.UnitCommittee {
+			return id
+		}
+		p, ok := g.parent[id]
+		if !ok || p == "" {
+			return id
+		}
+		id = p
+	}
+	return id
+}
+
 func (g *generator) ownerID(unit string, k int) string { return "p-" + unit + "-" + strconv.Itoa(k) }
 
 func (g *generator) setOwner(it *itemRun, unit string, k int) {
@@ -146,10 +164,7 @@ func (g *generator) emitItem(it *itemRun, st step) events.Event {
 	switch st.kind {
 	case kRaise:
 		it.raised = today
-		dl := today.AddDays(30 + rng.IntN(150))
-		if rng.IntN(10) < 8 && dl.After(it.cycle.end) {
-			dl = it.cycle.end
-		}
+		dl := dateOfNumber(st.arg)
 		it.deadline = dl
 		actor = g.editorFor(it.unit, rng)
 		if rng.IntN(10) < 3 {
@@ -218,10 +233,7 @@ func (g *generator) emitItem(it *itemRun, st step) events.Event {
 			Name: fmt.Sprintf(evidenceNames[k], it.evidence), Size: 20_000 + rng.Int64N(5_000_000), SHA256: hex.EncodeToString(sum[:]),
 			ContentType: evidenceTypes[k], UploadedBy: actor}
 	case kDeadline:
-		nd := today.AddDays(14 + rng.IntN(46))
-		if alt := it.deadline.AddDays(30 + rng.IntN(60)); alt.After(nd) {
-			nd = alt
-		}
+		nd := dateOfNumber(st.arg)
 		actor = pick(rng, g.admins)
 		p = events.ItemDeadlineChangedData{ItemID: it.id, OldDeadline: it.deadline, NewDeadline: nd, Reason: pick(rng, deadlineReasons)}
 		it.deadline = nd
@@ -247,6 +259,24 @@ func (g *generator) emitItem(it *itemRun, st step) events.Event {
 	case kWithdraw:
 		actor = pick(rng, g.admins)
 		p = events.ItemWithdrawnData{ItemID: it.id, Reason: pick(rng, withdrawReasons)}
+	case kYellow:
+		actor = watcher.Actor
+		p = events.ItemTurnedYellowData{ItemID: it.id, Deadline: it.deadline, DaysLeft: daysBetween(today, it.deadline)}
+	case kRed:
+		actor = watcher.Actor
+		p = events.ItemTurnedRedData{ItemID: it.id, Deadline: it.deadline, DaysOverdue: daysBetween(it.deadline, today)}
+	case kEscalate:
+		s := watchLadder[st.arg]
+		actor = watcher.Actor
+		e := events.ItemEscalatedData{ItemID: it.id, Step: int(st.arg) + 1, Whom: s.Whom, NotifyUnitID: it.unit,
+			Deadline: it.deadline, DaysOverdue: daysBetween(it.deadline, today)}
+		switch s.Whom {
+		case events.EscalateOwner:
+			e.OwnerID, e.OwnerName = it.ownerID, it.ownerName
+		case events.EscalateCommittee:
+			e.NotifyUnitID = g.committeeOf(it.unit)
+		}
+		p = e
 	default:
 		panic(fmt.Sprintf("gen: item step of kind %d", st.kind))
 	}

@@ -6,11 +6,15 @@
 // their whole lifecycles (raised, assigned, measures planned and completed,
 // progress, evidence, deadlines moved with reasons, submitted, rejected,
 // resubmitted, verified, reopened, carried over, withdrawn); and
-// commitments with revisions and logged activities.
+// commitments with revisions and logged activities; and the deadline
+// watcher's facts about them (turned yellow, turned red, escalated), as
+// the watcher with its default options would have recorded them.
 //
 // A history obeys the command side's rules: every event is one the command
 // side would have written for some command at the event's time by the
-// event's actor (the package's tests replay a history through it), stream
+// event's actor, or one the deadline watcher would have recorded then
+// (the package's tests replay a history through the command side, and
+// append the watcher's facts as the watcher does), stream
 // revisions count from 0 without holes, and times never go backwards. The
 // same Config always gives the same events, ids included.
 package gen
@@ -136,6 +140,12 @@ const (
 	kRevise
 	kEnd
 	kActivity // arg is the day the activity happened, in days after the commitment's start
+	// The deadline watcher's facts (services/watcher), planned by
+	// planWatch: arg of kEscalate indexes watchLadder. kRaise and
+	// kDeadline carry the deadline they set, as a day number (dayNumber).
+	kYellow
+	kRed
+	kEscalate
 )
 
 // step is one event of a plan, at a moment in unix nanoseconds.

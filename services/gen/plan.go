@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"rectify/events"
+	"rectify/services/watcher"
 )
 
 // Planning decides, for every item and commitment, what happens to it and
@@ -106,7 +107,118 @@ func (g *generator) planItem(i int) {
 			}
 		}
 	}
-	g.addSource(plan, i, -1)
+	// Deadlines are chosen here, with a generator of their own, so that
+	// the watcher's facts can be planned from them.
+	drng := rand.New(rand.NewPCG(g.cfg.Seed, 3<<40|uint64(i)))
+	var cur events.Date
+	for k := range plan {
+		switch plan[k].kind {
+		case kRaise:
+			cur = dateOf(plan[k].at).AddDays(30 + drng.IntN(150))
+			if drng.IntN(10) < 8 && cur.After(c.end) {
+				cur = c.end
+			}
+			plan[k].arg = dayNumber(cur)
+		case kDeadline:
+			nd := dateOf(plan[k].at).AddDays(14 + drng.IntN(46))
+			if alt := cur.AddDays(30 + drng.IntN(60)); alt.After(nd) {
+				nd = alt
+			}
+			cur = nd
+			plan[k].arg = dayNumber(nd)
+		}
+	}
+	g.addSource(g.planWatch(plan), i, -1)
+}
+
+// dayNumber numbers days from 1970-01-01, to keep a date in a step.
+func dayNumber(d events.Date) int32 { return int32(d.Time(time.UTC).Unix() / 86400) }
+
+func dateOfNumber(n int32) events.Date {
+	return events.DateFrom(time.Unix(int64(n)*86400, 0), time.UTC)
+}
+
+// watchLadder is the deadline watcher's default escalation ladder.
+var watchLadder = watcher.Ladder(watcher.DefaultHeadDays, watcher.DefaultCommitteeDays)
+
+// passDelay is when, after midnight, the watcher's first pass of a day
+// records what the new day brought: it passes every minute.
+const passDelay = int64(90 * time.Second)
+
+// planWatch adds to an item's plan the facts the deadline watcher records
+// with its default options (services/watcher): yellow when the deadline
+// comes within watcher.DefaultYellowDays, red and the first escalation the
+// day after it, then the unit's head and the committee; each once per
+// deadline, none while the item is closed, withdrawn, or carried over and
+// waiting for a new deadline. The watcher passes a minute after each
+// event of the item and early on every day a threshold is crossed, and
+// never after Now or at the moment of the item's next event.
+func (g *generator) planWatch(plan []step) []step {
+	var (
+		deadline                  events.Date
+		closed, withdrawn, parked bool
+		yellow, red               bool
+		escalated                 [3]bool
+	)
+	out := make([]step, 0, len(plan)+4)
+	decide := func(at int64) {
+		if closed || withdrawn || parked || deadline.IsZero() {
+			return
+		}
+		left := daysBetween(dateOf(at), deadline)
+		if left >= 0 {
+			if left <= watcher.DefaultYellowDays && !yellow && !red {
+				out = append(out, step{at: at, kind: kYellow})
+				yellow = true
+			}
+			return
+		}
+		if !red {
+			out = append(out, step{at: at, kind: kRed})
+			red = true
+		}
+		for i, s := range watchLadder {
+			if -left >= s.AfterDays && !escalated[i] {
+				out = append(out, step{at: at, kind: kEscalate, arg: int32(i)})
+				escalated[i] = true
+			}
+		}
+	}
+	for k, st := range plan {
+		out = append(out, st)
+		switch st.kind {
+		case kRaise, kDeadline:
+			deadline = dateOfNumber(st.arg)
+			yellow, red, escalated, parked = false, false, [3]bool{}, false
+		case kVerify:
+			closed = true
+		case kReopen:
+			closed = false
+		case kCarry:
+			parked = true
+		case kWithdraw:
+			withdrawn = true
+		}
+		end := g.now
+		if k+1 < len(plan) {
+			end = plan[k+1].at - 1
+		}
+		after := st.at + int64(time.Minute)
+		if after > end {
+			continue
+		}
+		decide(after)
+		if deadline.IsZero() {
+			continue
+		}
+		// The thresholds in the order they come.
+		for _, off := range []int{-watcher.DefaultYellowDays, watchLadder[0].AfterDays, watchLadder[1].AfterDays, watchLadder[2].AfterDays} {
+			if at := dayStart(deadline.AddDays(off)) + passDelay; at > after && at <= end {
+				decide(at)
+			}
+		}
+	}
+	return out
 }
 
 // walkItem plans the lifecycle of one item after it was raised.

@@ -9,6 +9,29 @@ export function statusChip(status) {
   return h('span', { class: `chip status-${status}`, dataset: { status }, text: tOr(`status.${status}`, status) });
 }
 
+// escalationChip shows how far the deadline watcher has escalated an
+// overdue item for its current deadline: its owner reminded, passed to the
+// unit's head, or to the committee; after the item was finished, as
+// history. Nothing without an escalation.
+export function escalationChip(esc) {
+  if (!esc) return null;
+  const whom = tOr(`esc.${esc.whom}`, esc.whom);
+  return h('span', {
+    class: ['chip', 'esc', `esc-${esc.whom}`, esc.open ? '' : 'esc-past'],
+    dataset: { escalation: esc.whom, open: String(esc.open) },
+    title: t('esc.title', { step: esc.step, time: fmtDateTime(esc.at) }),
+    text: esc.open ? whom : t('esc.past', { whom }),
+  });
+}
+
+// asOfBanner says that a page shows the past, as of when (a time, or a
+// position:N of the event log), with a link back to now.
+export function asOfBanner(asOf, nowHref) {
+  const when = asOf.startsWith('position:') ? t('asof.position', { n: asOf.slice('position:'.length) }) : fmtDateTime(asOf);
+  return h('p', { class: 'notice asof-banner', id: 'asof-banner', attrs: { role: 'note' } },
+    t('asof.banner', { time: when }), ' ', h('a', { href: nowHref, id: 'asof-now', text: t('asof.now') }));
+}
+
 // ragChip shows red/yellow/green/done with a word, never colour alone.
 export function ragChip(rag) {
   return h('span', { class: `chip rag-${rag}`, dataset: { rag }, text: tOr(`rag.${rag}`, rag) });

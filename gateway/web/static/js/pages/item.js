@@ -9,7 +9,7 @@ import * as api from '../api.js';
 import { session, can, unitOptions } from '../session.js';
 import { actionForm } from '../forms.js';
 import { bar } from '../chart.js';
-import { errorBox, statusChip, ragChip, auditEntry, empty } from '../widgets.js';
+import { errorBox, statusChip, ragChip, escalationChip, auditEntry, empty } from '../widgets.js';
 
 const OPEN = ['raised', 'assigned', 'in_progress', 'submitted'];
 const WORK = ['raised', 'assigned', 'in_progress'];
@@ -113,7 +113,7 @@ export function mount(root, ctx) {
     document.title = `${it.title} · ${t('app.name')}`;
     replace(head,
       h('h1', { id: 'item-title', text: it.title }),
-      h('div', { class: 'chips' }, statusChip(it.status), ragChip(it.rag)),
+      h('div', { class: 'chips' }, statusChip(it.status), ragChip(it.rag), escalationChip(it.escalation)),
       h('p', { class: 'muted' }, `${it.id} · ${it.unit_name || it.unit_id} · ${it.cycle_name || it.cycle_id}`));
     replace(facts, h('h2', { text: t('item.facts') }), factsList(it));
     replace(measures, h('h2', { text: t('item.measures') }), measureList(it, refresh));
@@ -160,6 +160,10 @@ function factsList(it) {
     h('dl', { class: 'facts' },
       row('field.deadline', fmtDate(it.deadline)),
       row('item.due', days),
+      row('item.turnedYellow', it.turned_yellow_at ? fmtDateTime(it.turned_yellow_at) : ''),
+      row('item.turnedRed', it.turned_red_at ? fmtDateTime(it.turned_red_at) : ''),
+      row('item.escalation', it.escalation ? h('span', { id: 'item-escalation' }, escalationChip(it.escalation), ' ',
+        t('item.escalationLine', { step: fmtNumber(it.escalation.step), time: fmtDateTime(it.escalation.at) })) : ''),
       row('field.percent', h('span', { class: 'progress', id: 'item-percent' }, bar(it.percent / 100, `${it.percent}%`), h('span', { text: `${fmtNumber(it.percent)}%` }))),
       row('field.owner', it.owner_name || it.owner_id || '—'),
       row('field.category', it.category),
@@ -228,7 +232,7 @@ function asofView(res, day) {
   const it = res.item;
   return h('div', { class: 'asof-view', dataset: { day } },
     h('p', { text: t('item.asofOn', { day: fmtDate(day) }) }),
-    h('div', { class: 'chips' }, statusChip(it.status), ragChip(it.rag)),
+    h('div', { class: 'chips' }, statusChip(it.status), ragChip(it.rag), escalationChip(it.escalation)),
     h('dl', { class: 'facts' },
       h('dt', { text: t('field.percent') }), h('dd', { id: 'asof-percent', text: `${fmtNumber(it.percent)}%` }),
       h('dt', { text: t('field.deadline') }), h('dd', { text: fmtDate(it.deadline) }),

@@ -9,13 +9,15 @@ import { t, tOr, fmtDate, fmtNumber } from '../i18n.js';
 import * as api from '../api.js';
 import { session, can, isAdmin, unitsWhere, unitOptions } from '../session.js';
 import { actionForm } from '../forms.js';
-import { pageHeader, errorBox, table, statusChip, ragChip, empty } from '../widgets.js';
+import { pageHeader, errorBox, table, statusChip, ragChip, escalationChip, empty } from '../widgets.js';
 
 const STATUSES = ['raised', 'assigned', 'in_progress', 'submitted', 'closed', 'withdrawn'];
 const RAGS = ['red', 'yellow', 'green', 'done'];
 const SORTS = { deadline: 'sort.deadline', raised: 'sort.raised', updated: 'sort.updated', title: 'sort.title', status: 'sort.status' };
 const SEVERITIES = ['low', 'normal', 'high'];
-const FILTERS = ['q', 'cycle_id', 'unit_id', 'status', 'rag', 'sort', 'order'];
+// The steps of the deadline watcher's escalation the filter offers.
+const ESCALATIONS = [['owner', 'esc.owner'], ['head', 'esc.unit_head'], ['committee', 'esc.committee'], ['any', 'ledger.escalatedAny']];
+const FILTERS = ['q', 'cycle_id', 'unit_id', 'status', 'rag', 'escalated', 'sort', 'order'];
 const PAGE = 50;
 
 export function mount(root, ctx) {
@@ -37,7 +39,7 @@ export function mount(root, ctx) {
   function params(cursor) {
     return {
       q: state.q, cycle_id: state.cycle_id, unit_id: state.unit_id, status: state.status, rag: state.rag,
-      sort: state.sort, order: state.order, limit: PAGE, with_total: true, cursor,
+      escalated: state.escalated, sort: state.sort, order: state.order, limit: PAGE, with_total: true, cursor,
     };
   }
 
@@ -77,7 +79,7 @@ export function mount(root, ctx) {
         h('a', { class: 'item-link', href: `#/items/${encodeURIComponent(it.id)}`, text: it.title }),
         it.unit_name || it.unit_id,
         statusChip(it.status),
-        ragChip(it.rag),
+        h('span', { class: 'chips' }, ragChip(it.rag), escalationChip(it.escalation)),
         h('span', null, fmtDate(it.deadline), it.days_left != null && it.days_left < 0
           ? h('span', { class: 'overdue', text: ` ${t('ledger.daysOverdue', { n: fmtNumber(-it.days_left) })}` }) : null),
         `${fmtNumber(it.percent)}%`,
@@ -111,6 +113,7 @@ export function mount(root, ctx) {
       h('div', { class: 'field search' }, h('label', { for: 'flt-q', text: t('ledger.search') }), q),
       sel('status', t('col.status'), STATUSES.map((s) => ({ value: s, label: tOr(`status.${s}`, s) }))),
       sel('rag', t('col.rag'), RAGS.map((r) => ({ value: r, label: tOr(`rag.${r}`, r) }))),
+      sel('escalated', t('ledger.escalated'), ESCALATIONS.map(([value, key]) => ({ value, label: t(key) }))),
       sel('unit_id', t('col.unit'), unitOptions()),
       sel('cycle_id', t('col.cycle'), session.cycles.map((c) => ({ value: c.id, label: c.name }))),
       sel('sort', t('ledger.sort'), Object.entries(SORTS).filter(([v]) => v !== 'deadline').map(([value, key]) => ({ value, label: t(key) })), t('sort.deadline')),
@@ -131,8 +134,8 @@ export function mount(root, ctx) {
     exportCSV.disabled = true;
     exportStatus.textContent = t('ledger.exporting');
     try {
-      const { q, cycle_id, unit_id, status, rag, sort, order } = state;
-      const hdrs = await api.download(`/exports/ledger.${format}${api.query({ q, cycle_id, unit_id, status, rag, sort, order })}`);
+      const { q, cycle_id, unit_id, status, rag, escalated, sort, order } = state;
+      const hdrs = await api.download(`/exports/ledger.${format}${api.query({ q, cycle_id, unit_id, status, rag, escalated, sort, order })}`);
       exportStatus.textContent = t('ledger.exported', { n: fmtNumber(Number(hdrs.get('X-Rectify-Rows') || 0)) });
     } catch (err) {
       exportStatus.textContent = `${t('error.internal')} ${err.message}`;

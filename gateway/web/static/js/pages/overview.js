@@ -1,12 +1,14 @@
 // Overview: the figures of everything in the caller's scope, each unit's
 // progress with its red/yellow/green and overdue counts, open versus
-// closed items over the last weeks, and this week's commitments.
+// closed items over the last weeks, and this week's commitments. With
+// #/?as_of=<time or position:N> in the URL, all of it as it stood then
+// (the API's as-of reads), under a banner leading back to now.
 
 import { h, replace } from '../dom.js';
 import { t, tOr, fmtDate, fmtNumber, fmtPercent } from '../i18n.js';
 import * as api from '../api.js';
 import { lineChart, bar } from '../chart.js';
-import { pageHeader, errorBox, table, empty } from '../widgets.js';
+import { pageHeader, errorBox, table, empty, asOfBanner } from '../widgets.js';
 
 // weekOf gives the Monday and Sunday of the ISO week of a day.
 export function weekOf(day) {
@@ -18,10 +20,12 @@ export function weekOf(day) {
   return [mon.toISOString().slice(0, 10), sun.toISOString().slice(0, 10)];
 }
 
-export function mount(root) {
+export function mount(root, ctx) {
+  const asOf = (ctx && ctx.query.get('as_of')) || '';
   const body = h('div', { class: 'overview', attrs: { 'aria-busy': 'true' } });
-  root.append(pageHeader(t('overview.title')), body);
+  root.append(pageHeader(t('overview.title')), asOf ? asOfBanner(asOf, '#/') : null, body);
   let ctrl = new AbortController();
+  const at = asOf ? { as_of: asOf } : {};
 
   async function refresh(minPos) {
     ctrl.abort();
@@ -29,11 +33,11 @@ export function mount(root) {
     const { signal } = ctrl;
     try {
       const [sum, trend] = await Promise.all([
-        api.get('/progress/summary', { minPos, signal }),
-        api.get('/progress/trend', { params: { interval: 'week' }, minPos, signal }),
+        api.get('/progress/summary', { params: at, minPos, signal }),
+        api.get('/progress/trend', { params: { interval: 'week', ...at }, minPos, signal }),
       ]);
       const [mon, sun] = weekOf(sum.today);
-      const comp = await api.get('/compliance', { params: { from: mon, to: sun, limit: 200 }, minPos, signal });
+      const comp = await api.get('/compliance', { params: { from: mon, to: sun, limit: 200, ...at }, minPos, signal });
       replace(body, kpis(sum), units(sum), chart(trend), week(comp, sum.today, mon, sun));
       body.removeAttribute('aria-busy');
     } catch (err) {
@@ -43,7 +47,8 @@ export function mount(root) {
   refresh(0);
   return {
     refresh,
-    wants: (c) => c.view === 'ledger' || c.view === 'commitments',
+    // The past does not change with what happens now.
+    wants: (c) => !asOf && (c.view === 'ledger' || c.view === 'commitments'),
     destroy: () => ctrl.abort(),
   };
 }

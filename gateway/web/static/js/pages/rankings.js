@@ -10,13 +10,18 @@
 // rule set version from the store up to one position; the page shows
 // which, and publishes exactly the result it shows (its position and
 // digest), so that what was reviewed is what is recorded.
+//
+// With as_of in the URL (#/rankings?as_of=<time or position:N>) the page
+// shows the results as they could be computed then, under the rule sets
+// published by then, and the publications as reported by then; it offers
+// no forms, which act now.
 
 import { h, replace } from '../dom.js';
 import { t, tOr, fmtDate, fmtDateTime, fmtNumber } from '../i18n.js';
 import * as api from '../api.js';
 import { session } from '../session.js';
 import { actionForm } from '../forms.js';
-import { pageHeader, errorBox, table, empty } from '../widgets.js';
+import { pageHeader, errorBox, table, empty, asOfBanner } from '../widgets.js';
 
 const KINDS = ['quarter', 'month', 'week'];
 const PATHS = { quarter: '/assessments/ranking', month: '/assessments/monthly', week: '/assessments/weekly' };
@@ -47,7 +52,9 @@ function movement(u) {
 }
 
 export function mount(root, ctx) {
-  const state = { period: ctx.query.get('period') || '', ruleset: ctx.query.get('ruleset') || '', level: ctx.query.get('level') || '' };
+  const state = { period: ctx.query.get('period') || '', ruleset: ctx.query.get('ruleset') || '', level: ctx.query.get('level') || '',
+    as_of: ctx.query.get('as_of') || '' };
+  const at = state.as_of ? { as_of: state.as_of } : {};
   let ctrl = new AbortController();
   let shown = {}; // kind -> the result on screen
   let rulesets = [];
@@ -58,7 +65,9 @@ export function mount(root, ctx) {
   const published = h('section', { class: 'card', id: 'asm-published' });
   const admin = h('div', { id: 'asm-admin' });
   const rulesetSel = h('select', { id: 'asm-ruleset', name: 'ruleset' });
-  root.append(pageHeader(t('rankings.title')), filters(), notice, ranking, monthly, weekly, published, admin);
+  const nowHref = () => `#/rankings${api.query({ ...state, as_of: '' })}`;
+  root.append(pageHeader(t('rankings.title')), state.as_of ? asOfBanner(state.as_of, nowHref()) : null,
+    filters(), notice, ranking, monthly, weekly, published, admin);
 
   function filters() {
     const period = h('input', { id: 'asm-period', type: 'date', name: 'period', value: state.period, attrs: { 'aria-describedby': 'asm-period-hint' } });
@@ -94,9 +103,9 @@ export function mount(root, ctx) {
     ctrl = new AbortController();
     const { signal } = ctrl;
     const [rsID, rsVersion] = state.ruleset ? state.ruleset.split(':') : ['', ''];
-    const params = { period: state.period, ruleset_id: rsID, version: rsVersion };
+    const params = { period: state.period, ruleset_id: rsID, version: rsVersion, ...at };
     try {
-      const sets = await api.get('/rulesets', { minPos, signal });
+      const sets = await api.get('/rulesets', { params: at, minPos, signal });
       rulesets = sets.rulesets || [];
       renderRulesetOptions();
       if (!rulesets.some((rs) => rs.versions.length)) {
@@ -110,7 +119,7 @@ export function mount(root, ctx) {
       const results = await Promise.all(KINDS.map((k) => api.get(PATHS[k], { params, minPos, signal })));
       shown = Object.fromEntries(KINDS.map((k, i) => [k, results[i]]));
       const [pubMonth, pubQuarter] = await Promise.all(['month', 'quarter'].map((k) => api.get('/assessments/published',
-        { params: { kind: k, period: shown[k].period_start }, minPos, signal })));
+        { params: { kind: k, period: shown[k].period_start, ...at }, minPos, signal })));
       renderRanking(shown.quarter);
       renderMonthly(shown.month);
       renderWeekly(shown.week);
@@ -213,7 +222,7 @@ export function mount(root, ctx) {
   // the whole organisation.
   let adminKey = '';
   function renderAdmin() {
-    if (!orgAdmin()) {
+    if (!orgAdmin() || state.as_of) {
       replace(admin);
       return;
     }
@@ -305,5 +314,5 @@ export function mount(root, ctx) {
   }
 
   refresh(0);
-  return { refresh, wants: (c) => c.view === 'assessments', destroy: () => ctrl.abort() };
+  return { refresh, wants: (c) => !state.as_of && c.view === 'assessments', destroy: () => ctrl.abort() };
 }
