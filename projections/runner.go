@@ -124,6 +124,20 @@ func (r *Runner) openAndMigrate(ctx context.Context, path string, bulk bool) (*v
 	if err != nil {
 		return nil, 0, 0, err
 	}
+	if stale, err := staleSchema(ctx, db, r.proj); err != nil {
+		db.Close()
+		return nil, 0, 0, fmt.Errorf("projection %s: schema: %w", r.proj.Name(), err)
+	} else if stale {
+		// Built by another version of rectify (see schema.go): start
+		// again from an empty view.
+		r.opts.Logger.Warn("view database has another schema; building it again from position 0",
+			"projection", r.proj.Name(), "path", path)
+		db.Close()
+		removeDB(path)
+		if db, err = openViewDB(path, bulk); err != nil {
+			return nil, 0, 0, err
+		}
+	}
 	pos, ptime, err := migrate(ctx, db, r.proj)
 	if err != nil {
 		db.Close()

@@ -27,7 +27,7 @@ func (tallyProjection) Migrate(ctx context.Context, tx *sql.Tx) error {
 }
 
 func (tallyProjection) Apply(ctx context.Context, tx *Tx, e events.Event) error {
-	_, err := tx.Exec(ctx, `INSERT INTO tally VALUES (?, 1, ?, ?)
+	_, err := tx.Exec(ctx, `INSERT INTO tally (stream, n, last_type, last_position) VALUES (?, 1, ?, ?)
 		ON CONFLICT(stream) DO UPDATE SET n = n + 1, last_type = excluded.last_type, last_position = excluded.last_position`,
 		e.Stream, e.Type, e.Position)
 	if err == nil {
