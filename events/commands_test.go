@@ -78,7 +78,7 @@ func TestDecodeCommandReportsEveryBadField(t *testing.T) {
 		"cycle_id": problemID,
 		"unit_id":  "must be a string",
 		"title":    problemRequired,
-		"deadline": problemDate,
+		"deadline": problemDate + ": 2019-02-30 is not a calendar day",
 		"severity": "must be one of low, normal, high",
 		"colour":   "is not a field of item.raise",
 	}

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -32,7 +33,7 @@ const DateLayout = "2006-01-02"
 // does not exist (2019-02-30) or the year is outside MinYear..MaxYear.
 func NewDate(y int, m time.Month, d int) (Date, error) {
 	if y < MinYear || y > MaxYear {
-		return Date{}, Errorf(CodeInvalid, "year %d is outside %d..%d", y, MinYear, MaxYear)
+		return Date{}, Errorf(CodeInvalid, "the year must be from %d to %d, not %d", MinYear, MaxYear, y)
 	}
 	t := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 	if t.Year() != y || t.Month() != m || t.Day() != d {
@@ -50,9 +51,50 @@ func ParseDate(s string) (Date, error) {
 	}
 	t, err := time.Parse(DateLayout, s)
 	if err != nil || len(s) != len(DateLayout) {
+		if y, m, d, ok := dateDigits(s); ok {
+			// The form is right: say what is wrong with the day
+			// (2019-02-30 is not a calendar day).
+			if _, err := NewDate(y, time.Month(m), d); err != nil {
+				return Date{}, err
+			}
+		}
 		return Date{}, Errorf(CodeInvalid, "%q is not a date YYYY-MM-DD", s)
 	}
 	return NewDate(t.Year(), t.Month(), t.Day())
+}
+
+// dateDigits reads s as NNNN-NN-NN, without judging the numbers.
+func dateDigits(s string) (y, m, d int, ok bool) {
+	if len(s) != len(DateLayout) || s[4] != '-' || s[7] != '-' {
+		return 0, 0, 0, false
+	}
+	num := func(part string) int {
+		n := 0
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				ok = false
+				return 0
+			}
+			n = n*10 + int(part[i]-'0')
+		}
+		return n
+	}
+	ok = true
+	y, m, d = num(s[:4]), num(s[5:7]), num(s[8:])
+	return y, m, d, ok
+}
+
+// DateProblem says what is wrong with a date that failed to parse (err
+// from ParseDate or Date.UnmarshalJSON), in the words of a field's
+// problem: "must be a date YYYY-MM-DD", with the reason when the form was
+// right but the day is not (a day that does not exist, a year out of
+// range).
+func DateProblem(err error) string {
+	e, ok := err.(*Error)
+	if !ok || e.Code != CodeInvalid || strings.HasSuffix(e.Message, "is not a date YYYY-MM-DD") || strings.HasPrefix(e.Message, "a date must be") {
+		return problemDate
+	}
+	return problemDate + ": " + e.Message
 }
 
 // MustDate is ParseDate for literals in tests and tables; it panics on a

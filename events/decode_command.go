@@ -142,7 +142,7 @@ func typeProblem(t reflect.Type, err error) string {
 	}
 	switch {
 	case t == dateType:
-		return problemDate
+		return DateProblem(err)
 	case t == timeType:
 		return "must be a time in RFC 3339 form, 2006-01-02T15:04:05+08:00"
 	}

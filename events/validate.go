@@ -31,7 +31,21 @@ const (
 	problemID       = "must be 1 to 64 characters of A-Z a-z 0-9 _ -"
 	problemDate     = "must be a date YYYY-MM-DD"
 	problemPositive = "must be positive"
+	problemBidi     = "must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069): " +
+		"mixed Chinese, Arabic and Latin text is shown in the right order without them"
 )
+
+// IsBidiControl reports whether r is one of the explicit bidirectional
+// embedding, override and isolate characters (U+202A to U+202E, U+2066 to
+// U+2069). Text fields refuse them: mixed-script text needs none of them
+// to be ordered correctly, and their use in a title or a file name is to
+// make it read differently from what it is ("报告\u202Efdp.exe" shows as
+// "报告exe.pdf"). The marks U+200E and U+200F and the zero-width
+// characters stay allowed in text: scripts need them, and they cannot
+// reorder what follows.
+func IsBidiControl(r rune) bool {
+	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069
+}
 
 // fieldCheck wraps a Validator with the checks commands share.
 type fieldCheck struct{ Validator }
@@ -45,8 +59,9 @@ func (c *fieldCheck) id(field, id string, required bool) {
 	c.Check(ValidID(id), field, problemID)
 }
 
-// text checks a one-line text field: valid UTF-8, no control characters,
-// at most max runes, and not blank when required.
+// text checks a one-line text field: valid UTF-8, no control characters
+// and no bidirectional controls (IsBidiControl), at most max runes, and
+// not blank when required.
 func (c *fieldCheck) text(field, s string, required bool, max int) {
 	c.str(field, s, required, max, false)
 }
@@ -74,6 +89,10 @@ func (c *fieldCheck) str(field, s string, required bool, max int, multiline bool
 		}
 		if unicode.IsControl(r) {
 			c.Add(field, "must not contain control characters")
+			return
+		}
+		if IsBidiControl(r) {
+			c.Add(field, problemBidi)
 			return
 		}
 	}

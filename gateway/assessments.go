@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -74,18 +73,8 @@ func (s *Server) publishAssessment(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	if ct := c.ContentType(); ct != "" && ct != "application/json" {
-		s.writeError(c, unsupportedType("send the publication as JSON with Content-Type: application/json, not %s", ct))
-		return
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes))
+	b, err := readJSONBody(c, s.cfg.MaxBodyBytes, "the publication")
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = tooLarge("the request body", s.cfg.MaxBodyBytes)
-		} else {
-			err = events.Wrap(events.CodeInvalid, err, "could not read the request body")
-		}
 		s.writeError(c, err)
 		return
 	}

@@ -236,16 +236,34 @@ func (a *authenticator) lookup(ctx context.Context, hash string, minPos uint64) 
 const principalKey = "rectify.principal"
 
 // requireAuth is the middleware of every /api/v1 route: it reads the
-// bearer token and puts the caller in the context, or answers 401.
+// bearer token and puts the caller in the context, or answers 401. A
+// client address whose failures are spent (authLimiter) is answered 429
+// with Retry-After before its token is looked up; a request without any
+// Authorization header is no failed attempt.
+//
+// The token is compared with the stored ones only as its SHA-256 hash,
+// looked up in the access view by that hash: what a lookup's timing could
+// reveal is how many leading bytes of a hash matched, and hashes of
+// guesses reveal nothing about the secret token whose hash it is, so the
+// lookup is constant-time with respect to the secret in the sense that
+// matters. No secret is ever compared directly.
 func (s *Server) requireAuth(c *gin.Context) {
 	h := c.GetHeader("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
 	if h == "" {
 		s.writeError(c, events.Errorf(events.CodeUnauthorized, "send a token: Authorization: Bearer %s...", events.TokenPrefix))
 		return
 	}
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		s.writeError(c, events.Errorf(events.CodeUnauthorized, "the Authorization header must be \"Bearer <token>\""))
+	client := clientKey(c.ClientIP())
+	if wait, blocked := s.authLimit.blocked(client, s.cfg.Now()); blocked {
+		retry, err := tooManyFailures(wait)
+		c.Header("Retry-After", retry)
+		s.writeError(c, err)
+		return
+	}
+	token, err := bearerToken(h)
+	if err != nil {
+		s.authLimit.failed(client, s.cfg.Now())
+		s.writeError(c, err)
 		return
 	}
 	minPos, err := minPosition(c)
@@ -253,13 +271,32 @@ func (s *Server) requireAuth(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	p, err := s.auth.authenticate(c.Request.Context(), strings.TrimSpace(token), minPos)
+	p, err := s.auth.authenticate(c.Request.Context(), token, minPos)
 	if err != nil {
+		if events.ErrorCode(err) == events.CodeUnauthorized {
+			s.authLimit.failed(client, s.cfg.Now())
+		}
 		s.writeError(c, err)
 		return
 	}
 	c.Set(principalKey, p)
 	c.Next()
+}
+
+// bearerToken reads the token of an Authorization header "Bearer <token>"
+// (the scheme in any case). Errors are CodeUnauthorized, and their
+// messages never repeat what was sent: it may be a secret of some other
+// system.
+func bearerToken(h string) (string, error) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", events.Errorf(events.CodeUnauthorized, "the Authorization header must be \"Bearer <token>\"")
+	}
+	token = strings.TrimSpace(token)
+	if !events.LooksLikeToken(token) {
+		return "", events.Errorf(events.CodeUnauthorized, "the bearer token is not a rectify token (%s...)", events.TokenPrefix)
+	}
+	return token, nil
 }
 
 // principalOf returns the caller requireAuth found: every handler under

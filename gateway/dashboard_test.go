@@ -45,6 +45,22 @@ func TestDashboardFiles(t *testing.T) {
 	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
 		t.Errorf("Content-Security-Policy %q allows inline code", csp)
 	}
+	// script-src names the gateway only: no inline script, no other host.
+	for d := range strings.SplitSeq(csp, ";") {
+		if f := strings.Fields(d); len(f) > 0 && f[0] == "script-src" && strings.Join(f[1:], " ") != "'self'" {
+			t.Errorf("script-src is %q, want 'self' only", d)
+		}
+	}
+	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+		if got := r.Header.Get(h); got != want {
+			t.Errorf("GET /: %s is %q, want %q", h, got, want)
+		}
+	}
+	// The API's answers are never sniffed either: a JSON error that
+	// echoes input stays JSON.
+	if r := anon.Get("/api/v1/items?q=<script>"); r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("an API answer's headers: %v", r.Header)
+	}
 	for path, ctype := range map[string]string{
 		"/ui/js/app.js":        "text/javascript",
 		"/ui/style.css":        "text/css",

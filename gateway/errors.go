@@ -116,18 +116,12 @@ func (s *Server) errorReply(c *gin.Context, err error) (int, errorBody) {
 // JSON object, and returns its members. An empty body is an empty object.
 // Malformed JSON is CodeInvalid naming "body" with the offset of the
 // problem; a body over the limit is a 413; a Content-Type other than JSON
-// is a 415.
+// is a 415 (readJSONBody); what checkJSON refuses is CodeInvalid naming
+// the field.
 func readJSONObject(c *gin.Context, limit int64) (map[string]json.RawMessage, error) {
-	if ct := c.ContentType(); ct != "" && ct != "application/json" {
-		return nil, unsupportedType("send the command as JSON with Content-Type: application/json, not %s", ct)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	body, err := readJSONBody(c, limit, "the command")
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge("the request body", limit)
-		}
-		return nil, events.Wrap(events.CodeInvalid, err, "could not read the request body")
+		return nil, err
 	}
 	out := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -143,9 +137,13 @@ func readJSONObject(c *gin.Context, limit int64) (map[string]json.RawMessage, er
 }
 
 // decodeStrict decodes exactly one JSON value from data into v, rejecting
-// fields v does not have, and words every failure as a CodeInvalid error
-// naming the field concerned ("body" when the JSON itself is broken).
+// fields v does not have and whatever checkJSON refuses, and words every
+// failure as a CodeInvalid error naming the field concerned ("body" when
+// the JSON itself is broken).
 func decodeStrict(data []byte, v any) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -216,6 +216,17 @@ func uploadReadError(err error) error {
 	return events.Wrap(events.CodeInvalid, err, "the upload broke off: %v", err)
 }
 
+// formReadError words a failure to read the next part of a multipart
+// form: a 413 past the limit, otherwise a form that is not well formed
+// (a part's header with a NUL in it, a missing boundary), naming "body".
+func formReadError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge("the upload", mbe.Limit)
+	}
+	return events.Invalid("body", "is not a well-formed multipart/form-data body: "+err.Error())
+}
+
 // place links the synced temporary file into its content address, unless
 // a file is there already; then that file must hold the same bytes.
 func (st *evidenceStore) place(tmp, hash string, size int64) error {
@@ -378,16 +389,17 @@ func zipHolds(f io.ReaderAt, size int64, part, ctype string) bool {
 
 // sanitizeFileName makes an uploaded file's name safe to record and to
 // send back: the last path element only (whichever separator the sender's
-// system uses), no control or reserved characters, no leading or trailing
-// dots or spaces, valid UTF-8, at most events.MaxNameLen*2 characters with
-// the extension kept. Chinese and other letters stay as they are.
+// system uses), no control, bidirectional control or reserved characters,
+// no leading or trailing dots or spaces, valid UTF-8, at most
+// events.MaxNameLen*2 characters with the extension kept. Chinese and
+// other letters stay as they are.
 func sanitizeFileName(name string) string {
 	name = strings.ToValidUTF8(name, "_")
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || strings.ContainsRune(`<>:"|?*`, r) || r == utf8.RuneError {
+		if unicode.IsControl(r) || events.IsBidiControl(r) || strings.ContainsRune(`<>:"|?*`, r) || r == utf8.RuneError {
 			return '_'
 		}
 		return r
@@ -408,12 +420,44 @@ func sanitizeFileName(name string) string {
 	return name
 }
 
+// uploadNameProblem says what is wrong with the file name an upload's part
+// gives, as sent (multipart's FileName keeps only the last element of a
+// path): a path, a name with control or bidirectional control characters,
+// or none at all. Browsers send the bare name of the file chosen, so only
+// a hand-made request is refused; sanitizeFileName then makes whatever
+// passes safe to record.
+func uploadNameProblem(part *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+	name, ok := params["filename"]
+	switch {
+	case err != nil:
+		return "the part's Content-Disposition cannot be read: " + err.Error()
+	case !ok || strings.TrimSpace(name) == "":
+		return "has no file name: send the file's name, such as 整改报告.pdf, in the part's filename"
+	case !utf8.ValidString(name):
+		return "the file name must be valid UTF-8"
+	case strings.ContainsAny(name, `/\`) || name == "." || name == "..":
+		return fmt.Sprintf("the file name must be a plain name such as 整改报告.pdf, not a path (%q)", name)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return fmt.Sprintf("the file name must not contain control characters (%q)", name)
+	case strings.ContainsFunc(name, events.IsBidiControl):
+		return fmt.Sprintf("the file name must not contain bidirectional control characters, which make it read as another name (%q)", name)
+	}
+	return ""
+}
+
+// inlineTypes are the content types a download is shown inline with:
+// raster images and PDF, which browsers display without running anything
+// of the file. Everything else, SVG (an image that may carry script) and
+// HTML included, is an attachment.
+var inlineTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "application/pdf"}
+
 // contentDisposition is the Content-Disposition of a download: inline for
-// images and PDF (which browsers show safely), attachment for the rest,
-// with an ASCII fallback name and the exact name as RFC 5987 filename*.
+// inlineTypes, attachment for the rest, with an ASCII fallback name and
+// the exact name as RFC 5987 filename*.
 func contentDisposition(name, ctype string) string {
 	disp := "attachment"
-	if k := fileKind(ctype); k == kindImage || k == kindPDF {
+	if media, _, err := mime.ParseMediaType(ctype); err == nil && slices.Contains(inlineTypes, media) {
 		disp = "inline"
 	}
 	fallback := strings.Map(func(r rune) rune {
@@ -481,6 +525,10 @@ func (s *Server) uploadEvidence(c *gin.Context) {
 	}
 	// The whole request may exceed the file by its other parts and the
 	// multipart framing; the file itself is bounded in put.
+	if err := checkLength(c, s.cfg.MaxEvidenceBytes+64<<10, "the upload"); err != nil {
+		s.writeError(c, err)
+		return
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxEvidenceBytes+64<<10)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
@@ -496,7 +544,7 @@ func (s *Server) uploadEvidence(c *gin.Context) {
 			break
 		}
 		if err != nil {
-			s.writeError(c, uploadReadError(err))
+			s.writeError(c, formReadError(err))
 			return
 		}
 		field := part.FormName()
@@ -506,6 +554,11 @@ func (s *Server) uploadEvidence(c *gin.Context) {
 				v.Add("file", "is given more than once; upload one file at a time")
 				part.Close()
 				continue
+			}
+			if problem := uploadNameProblem(part); problem != "" {
+				part.Close()
+				s.writeError(c, events.Invalid("file", problem))
+				return
 			}
 			st, err := s.evidence.put(part, sanitizeFileName(part.FileName()), part.Header.Get("Content-Type"))
 			part.Close()

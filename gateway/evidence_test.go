@@ -3,6 +3,7 @@ package gateway
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"image/color"
 	"image/png"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +24,7 @@ import (
 
 	"rectify/events"
 	"rectify/projections/query"
+	"rectify/services/natsx"
 )
 
 // pngBytes is a real PNG picture of w x h pixels.
@@ -72,7 +75,7 @@ func TestEvidenceUploadAndDownload(t *testing.T) {
 
 	// The upload waits, like a query, for the view to know the new item.
 	photo := pngBytes(t, 64, 48)
-	r := admin.Upload("/api/v1/items/i1/evidence", []upload{{field: "file", filename: "../../etc/整改前后对比照片.png", ctype: "image/png", data: photo}},
+	r := admin.Upload("/api/v1/items/i1/evidence", []upload{{field: "file", filename: "整改前后对比照片.png", ctype: "image/png", data: photo}},
 		headerMinPosition, fmt.Sprint(raised.Position))
 	if r.Status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", r.Status, r.Body)
@@ -126,9 +129,9 @@ func TestEvidenceUploadAndDownload(t *testing.T) {
 	}
 
 	// An Office document is recognised from its archive and downloaded as
-	// an attachment; a Windows path keeps only its last element.
+	// an attachment. (A name that is a path is refused: TestHostileInputsAreRefusedCleanly.)
 	docx := zipBytes(t, map[string]string{"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"})
-	r = admin.Upload("/api/v1/items/i1/evidence", []upload{{field: "file", filename: `C:\材料\..\整改报告.docx`, data: docx}}, "Idempotency-Key", "doc-1")
+	r = admin.Upload("/api/v1/items/i1/evidence", []upload{{field: "file", filename: "整改报告.docx", data: docx}}, "Idempotency-Key", "doc-1")
 	if r.Status != http.StatusCreated {
 		t.Fatalf("docx upload: %d %s", r.Status, r.Body)
 	}
@@ -142,7 +145,7 @@ func TestEvidenceUploadAndDownload(t *testing.T) {
 		t.Errorf("docx download: %d %v", dl.Status, dl.Header)
 	}
 	// The same upload retried with its key attaches once.
-	r = admin.Upload("/api/v1/items/i1/evidence", []upload{{field: "file", filename: `C:\材料\..\整改报告.docx`, data: docx}}, "Idempotency-Key", "doc-1")
+	r = admin.Upload("/api/v1/items/i1/evidence", []upload{{field: "file", filename: "整改报告.docx", data: docx}}, "Idempotency-Key", "doc-1")
 	var again evidenceReply
 	r.JSON(t, &again)
 	if r.Status != http.StatusCreated || again.Evidence.ID != doc.Evidence.ID || again.Position != doc.Position {
@@ -229,6 +232,105 @@ func TestEvidenceIsRefusedWhenItLies(t *testing.T) {
 	}
 }
 
+// TestEvidenceDownloadHeaders: every download is sent with nosniff and a
+// sandboxing Content-Security-Policy; only raster images and PDF are shown
+// inline, everything else is an attachment. HTML and SVG never come back
+// inline: as .html or .svg they are refused at upload, disguised as text
+// they are stored and sent back as a text/plain attachment, and an SVG
+// recorded by some other way than the upload (a command sent on NATS) is
+// still an attachment.
+func TestEvidenceDownloadHeaders(t *testing.T) {
+	st := MustStartStack(t)
+	admin := st.Client(t, st.AdminToken)
+	mustOrg(t, admin)
+	raised := admin.MustPost("/api/v1/items", map[string]any{"item_id": "hd1", "cycle_id": "y2024", "unit_id": "sqA", "title": "下载头测试", "deadline": "2030-06-30"}, http.StatusCreated)
+	wait := []string{headerMinPosition, fmt.Sprint(raised.Position)}
+	svg := []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert('整改')</script></svg>`)
+	html := []byte("<!DOCTYPE html><html><body><script>alert('整改')</script></body></html>")
+
+	for _, c := range []struct{ name, filename, ctype string }{
+		{"HTML as .html", "说明.html", ""},
+		{"HTML as .htm declared text/html", "说明.htm", "text/html"},
+		{"SVG as .svg", "图.svg", "image/svg+xml"},
+		{"SVG as .svg without a type", "图.svg", ""},
+	} {
+		data := html
+		if strings.Contains(c.name, "SVG") {
+			data = svg
+		}
+		if r := admin.Upload("/api/v1/items/hd1/evidence", []upload{{field: "file", filename: c.filename, ctype: c.ctype, data: data}}, wait...); r.Status != http.StatusUnsupportedMediaType {
+			t.Errorf("%s: %d %s, want 415", c.name, r.Status, r.Body)
+		}
+	}
+
+	pdf := []byte("%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+	uploads := []struct {
+		name, filename string
+		data           []byte
+		disposition    string
+		ctype          string
+	}{
+		{"a PNG", "照片.png", pngBytes(t, 5, 5), "inline", "image/png"},
+		{"a PDF", "报告.pdf", pdf, "inline", "application/pdf"},
+		{"plain text", "说明.txt", []byte("整改说明：已完成。"), "attachment", "text/plain; charset=utf-8"},
+		{"SVG disguised as text", "图.txt", svg, "attachment", "text/plain; charset=utf-8"},
+		{"a CSV", "台账.csv", []byte("事项,状态\n走访,完成\n"), "attachment", "text/csv; charset=utf-8"},
+	}
+	for _, u := range uploads {
+		r := admin.Upload("/api/v1/items/hd1/evidence", []upload{{field: "file", filename: u.filename, data: u.data}}, wait...)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("%s: upload %d %s", u.name, r.Status, r.Body)
+		}
+		var ev evidenceReply
+		r.JSON(t, &ev)
+		wait = []string{headerMinPosition, fmt.Sprint(ev.Position)}
+		dl := admin.Get("/api/v1/items/hd1/evidence/"+ev.Evidence.ID, wait...)
+		checkDownload(t, u.name, dl, u.ctype, u.disposition, u.filename)
+	}
+
+	// An SVG recorded without the upload's checks.
+	hash := sha(svg)
+	dir := filepath.Join(st.DataDir, "evidence", "sha256", hash[:2])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, hash), svg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := fmt.Sprintf(`{"item_id":"hd1","evidence_id":"svg1","name":"图.svg","size":%d,"sha256":%q,"content_type":"image/svg+xml"}`, len(svg), hash)
+	rep, err := natsx.SendCommand(context.Background(), st.NC, "item.attach_evidence", natsx.CommandRequest{Actor: "admin", Command: []byte(cmd)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := admin.Get("/api/v1/items/hd1/evidence/svg1", headerMinPosition, fmt.Sprint(rep.Position))
+	checkDownload(t, "an SVG recorded on NATS", dl, "image/svg+xml", "attachment", "图.svg")
+	t.Logf("tried: 4 HTML and SVG uploads, %d downloads of accepted types, 1 SVG recorded around the upload; found: the first refused, "+
+		"only PNG and PDF inline, every download with nosniff and a sandbox", len(uploads))
+}
+
+// checkDownload checks a download's status, type, disposition and the
+// headers that keep a browser from running it.
+func checkDownload(t *testing.T, name string, dl Reply, ctype, disposition, filename string) {
+	t.Helper()
+	if dl.Status != http.StatusOK {
+		t.Errorf("%s: download %d %s", name, dl.Status, dl.Body)
+		return
+	}
+	disp, params, err := mime.ParseMediaType(dl.Header.Get("Content-Disposition"))
+	switch {
+	case dl.Header.Get("Content-Type") != ctype:
+		t.Errorf("%s: Content-Type %q, want %q", name, dl.Header.Get("Content-Type"), ctype)
+	case err != nil || disp != disposition || params["filename"] != filename:
+		t.Errorf("%s: Content-Disposition %q, want %s for %s", name, dl.Header.Get("Content-Disposition"), disposition, filename)
+	case dl.Header.Get("X-Content-Type-Options") != "nosniff":
+		t.Errorf("%s: no nosniff: %v", name, dl.Header)
+	}
+	csp := dl.Header.Get("Content-Security-Policy")
+	if ctype != "application/pdf" && (!strings.Contains(csp, "sandbox") || !strings.Contains(csp, "default-src 'none'")) {
+		t.Errorf("%s: Content-Security-Policy %q does not sandbox the file", name, csp)
+	}
+}
+
 func TestSanitizeFileName(t *testing.T) {
 	for in, want := range map[string]string{
 		"../../etc/passwd":                "passwd",
@@ -271,6 +373,21 @@ func FuzzFileNames(f *testing.F) {
 		_, params, err := mime.ParseMediaType(contentDisposition(name, "application/pdf"))
 		if err != nil || params["filename"] != name {
 			t.Fatalf("Content-Disposition of %q reads back %q (%v)", name, params["filename"], err)
+		}
+		// The name as an upload sends it (RFC 5987, so that any byte can
+		// travel): refused with a problem, or a plain name.
+		body := "--b\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''" + url.PathEscape(in) + "\r\n\r\nx\r\n--b--\r\n"
+		part, err := multipart.NewReader(strings.NewReader(body), "b").NextPart()
+		if err != nil {
+			return
+		}
+		if uploadNameProblem(part) == "" {
+			_, params, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+			raw := params["filename"]
+			if raw == "" || raw == ".." || strings.ContainsAny(raw, "/\\") || strings.ContainsFunc(raw, unicode.IsControl) ||
+				strings.ContainsFunc(raw, events.IsBidiControl) || !utf8.ValidString(raw) {
+				t.Fatalf("the upload name %q was accepted", raw)
+			}
 		}
 	})
 }

@@ -172,7 +172,7 @@ func parseExportParams(c *gin.Context, view string, scope query.Scope) (exportPa
 		case name == paramAsOf && !exportDoc[view].asOf:
 			v.Add(name, "the "+view+" export does not answer as-of reads")
 		case !slices.Contains(allowed, name):
-			v.Add(name, "is not a parameter of this export ("+strings.Join(allowed, ", ")+")")
+			v.Add(paramName(name), "is not a parameter of this export ("+strings.Join(allowed, ", ")+")")
 		case asOf && (name == "q" || name == "sort" || name == "order"):
 			v.Add(name, "cannot be combined with as_of: the ledger as it stood is listed by unit, without search")
 		case name == "status":
@@ -257,8 +257,16 @@ func parseExportParams(c *gin.Context, view string, scope query.Scope) (exportPa
 }
 
 // export answers GET /api/v1/exports/<view>.<format>.
+//
+// Exporting needs a role on some unit: a caller without any (a token of a
+// user whose roles were all revoked) is 403, rather than a file that
+// holds nothing.
 func (s *Server) export(c *gin.Context, view, format string) {
 	pr := principalOf(c)
+	if len(pr.Roles) == 0 {
+		s.writeError(c, events.Errorf(events.CodeForbidden, "%s may not export: needs a role (viewer, editor, reviewer or admin) on some unit", pr.UserID))
+		return
+	}
 	p, err := parseExportParams(c, view, pr.Scope())
 	if err != nil {
 		s.writeError(c, err)

@@ -73,6 +73,10 @@ func (s *Server) draftReport(c *gin.Context) {
 		return
 	}
 	limit := int64(report.MaxInputSize)
+	if err := checkLength(c, limit+64<<10, "the report"); err != nil {
+		s.writeError(c, err)
+		return
+	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit+64<<10)
 	media, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	var (
@@ -129,19 +133,8 @@ func (s *Server) confirmReport(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	if ct := c.ContentType(); ct != "" && ct != "application/json" {
-		s.writeError(c, unsupportedType("send the review as JSON with Content-Type: application/json, not %s", ct))
-		return
-	}
-	limit := max(s.cfg.MaxBodyBytes, maxReviewBytes)
-	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	b, err := readJSONBody(c, max(s.cfg.MaxBodyBytes, maxReviewBytes), "the review")
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = tooLarge("the review", limit)
-		} else {
-			err = events.Wrap(events.CodeInvalid, err, "could not read the request body")
-		}
 		s.writeError(c, err)
 		return
 	}

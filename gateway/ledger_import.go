@@ -295,6 +295,9 @@ func (s *Server) askInto(ctx context.Context, view, op string, req query.Request
 // itself (of one of types, or without a type), or the part "file" of a
 // multipart form (a part "name" may name it). name is the file's name.
 func readUpload(c *gin.Context, limit int64, name string, types []string) ([]byte, string, error) {
+	if err := checkLength(c, limit+64<<10, "the file"); err != nil {
+		return nil, "", err
+	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit+64<<10)
 	media, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if media == "multipart/form-data" {

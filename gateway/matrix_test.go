@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"rectify/events"
+	"rectify/gateway/ledgerfile"
 	"rectify/projections/query"
 )
 
@@ -556,4 +561,251 @@ func TestAuthMatrixLiveStream(t *testing.T) {
 			t.Errorf("%s: the stream missed item-%s", s.role, warm)
 		}
 	}
+}
+
+// liveNotice is one change event of a live stream, as a client reads it.
+type liveNotice struct {
+	View     string `json:"view"`
+	Key      string `json:"key"`
+	Position uint64 `json:"position"`
+	Unit     string `json:"unit"`
+}
+
+// mustOpenNotices opens the live stream with token and rawQuery and
+// returns its change events as they come; the stream ends with ctx.
+func mustOpenNotices(tb testing.TB, ctx context.Context, url, token, rawQuery string) <-chan liveNotice {
+	tb.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/v1/stream?"+rawQuery, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("stream %s: %d", rawQuery, resp.StatusCode)
+	}
+	out := make(chan liveNotice, 4096)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var n liveNotice
+				if json.Unmarshal([]byte(data), &n) == nil && n.View != "" {
+					out <- n
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// TestAuthMatrixLiveStreamTopics: topics narrow a stream, never widen
+// it. Each role on sqA asks for topics that name sqB outright (unit:sqB,
+// item:<an item of sqB>), its parent (unit:jw, whose subtree holds sqB)
+// and whole views; while things of sqB change in every view, none of
+// their notices reaches them, whereas the administrator of everything,
+// asking the same, hears of all of them.
+func TestAuthMatrixLiveStreamTopics(t *testing.T) {
+	m := mustMatrixStack(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const outItem, outCmt, outUser = "bravo-live", "bravo-live-c", "bravo-live-u"
+	const inItem, inCmt, marker = "alpha-live", "alpha-live-c", "alpha-live-end"
+	topics := map[string]string{
+		"outward": "topic=unit:sqB&topic=item:" + outItem + "&topic=view:access&topic=item:" + marker,
+		"broad": "topic=unit:jw&topic=view:ledger&topic=view:audit&topic=view:commitments&topic=view:assessments&topic=view:access" +
+			"&topic=item:" + marker,
+	}
+	type stream struct {
+		who, topics string
+		notices     <-chan liveNotice
+	}
+	var streams []stream
+	for _, role := range matrixRoles {
+		for name, q := range topics {
+			streams = append(streams, stream{role, name, mustOpenNotices(t, ctx, m.URL, m.tokens[role], q)})
+		}
+	}
+	control := mustOpenNotices(t, ctx, m.URL, m.AdminToken, topics["broad"]+"&topic=unit:sqB&topic=item:"+outItem)
+
+	// The streams are attached once the control stream hears of a first
+	// change (every stream is attached before the hub delivers to any).
+	warm, _ := m.item(t, unitIn)
+	waitNotice(t, control, "the warm-up item", func(n liveNotice) bool { return strings.Contains(n.Key, warm) })
+
+	// Things of sqB change in every view.
+	m.admin.MustPost("/api/v1/items", map[string]any{"item_id": outItem, "cycle_id": "y2024", "unit_id": unitOut, "title": "西湖社区问题", "deadline": "2030-06-30"}, http.StatusCreated)
+	m.admin.MustPost("/api/v1/items/"+outItem+"/progress", map[string]any{"percent": 30, "note": "西湖进展"}, http.StatusOK)
+	m.admin.MustPost("/api/v1/commitments", map[string]any{"commitment_id": outCmt, "unit_id": unitOut, "title": "西湖每周走访", "activity": "走访",
+		"target": 1, "period": "week", "start": "2024-01-01", "end": "2030-12-31"}, http.StatusCreated)
+	m.admin.MustPost("/api/v1/commitments/"+outCmt+"/activities", map[string]any{"count": 1, "occurred_on": "2024-03-05"}, http.StatusCreated)
+	m.admin.MustPost("/api/v1/users", map[string]any{"user_id": outUser, "name": "西湖用户"}, http.StatusCreated)
+	lastOut := m.admin.MustPost("/api/v1/users/"+outUser+"/roles", map[string]any{"role": "editor", "unit_id": unitOut}, http.StatusOK).Position
+	// Then the same of sqA1, so that every view announces something
+	// after the changes of sqB.
+	m.admin.MustPost("/api/v1/items", map[string]any{"item_id": inItem, "cycle_id": "y2024", "unit_id": unitIn, "title": "东风问题", "deadline": "2030-06-30"}, http.StatusCreated)
+	m.admin.MustPost("/api/v1/commitments", map[string]any{"commitment_id": inCmt, "unit_id": unitIn, "title": "东风每周走访", "activity": "走访",
+		"target": 1, "period": "week", "start": "2024-01-01", "end": "2030-12-31"}, http.StatusCreated)
+	m.admin.MustPost("/api/v1/commitments/"+inCmt+"/activities", map[string]any{"count": 1, "occurred_on": "2024-03-05"}, http.StatusCreated)
+	m.admin.MustPost("/api/v1/users", map[string]any{"user_id": "alpha-live-u", "name": "东风用户"}, http.StatusCreated)
+	m.admin.MustPost("/api/v1/users/alpha-live-u/roles", map[string]any{"role": "viewer", "unit_id": unitIn}, http.StatusOK)
+
+	// Each view's notices come in position order; once the control has a
+	// notice past lastOut from every view that announced sqB's changes,
+	// the hub has offered all of them to every stream.
+	outViews := map[string]bool{}
+	past := map[string]bool{}
+	outSeen := 0
+	waitNotice(t, control, "every view past the changes of sqB", func(n liveNotice) bool {
+		if n.Position > lastOut {
+			past[n.View] = true
+		} else if strings.Contains(n.Key, "bravo-") || n.Unit == unitOut {
+			outViews[n.View] = true
+			outSeen++
+		}
+		for v := range outViews {
+			if !past[v] {
+				return false
+			}
+		}
+		return len(outViews) >= 4
+	})
+	// A last change behind all of them: a stream that got a notice of sqB
+	// got it before this one.
+	m.admin.MustPost("/api/v1/items", map[string]any{"item_id": marker, "cycle_id": "y2024", "unit_id": unitIn, "title": "最后一项", "deadline": "2030-06-30"}, http.StatusCreated)
+	for _, s := range streams {
+		var seen []string
+		waitNotice(t, s.notices, s.who+" "+s.topics+": the last item", func(n liveNotice) bool {
+			seen = append(seen, n.View+" "+n.Key)
+			if strings.Contains(n.Key, "bravo-") || n.Unit == unitOut || n.Unit == "jw" || strings.HasPrefix(n.Key, "user-") {
+				t.Errorf("%s with topics %s hears of %+v", s.who, s.topics, n)
+			}
+			return strings.Contains(n.Key, marker)
+		})
+		if s.topics == "broad" && !slices.Contains(seen, "ledger item:"+inItem) {
+			t.Errorf("%s with topics %s missed the item of sqA1: %v", s.who, s.topics, seen)
+		}
+	}
+	t.Logf("tried: %d scoped streams asking for sqB by unit, item, parent and view; found: none heard any of the %d notices of sqB "+
+		"from %d views that the administrator's stream heard", len(streams), outSeen, len(outViews))
+}
+
+// waitNotice reads ch until done says so, for at most 15 seconds.
+func waitNotice(tb testing.TB, ch <-chan liveNotice, what string, done func(liveNotice) bool) {
+	tb.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case n, ok := <-ch:
+			if !ok {
+				tb.Fatalf("%s: the stream ended", what)
+			}
+			if done(n) {
+				return
+			}
+		case <-deadline:
+			tb.Fatalf("%s: not within 15s", what)
+		}
+	}
+}
+
+// TestAuthMatrixExports: every export, in both formats, for every role on
+// sqA holds the rows of sqA's subtree and never a row of sqB, even asked
+// for sqB by unit_id; a user with no role at all is refused (403); and
+// the administrator of everything does get sqB's rows, so the question
+// was a fair one.
+func TestAuthMatrixExports(t *testing.T) {
+	m := mustMatrixStack(t)
+	s := m.seed(t)
+	m.admin.MustPost("/api/v1/rulesets", map[string]any{"ruleset_id": "rs-export", "name": "考核细则", "rules": events.DefaultScoringRules()}, http.StatusCreated)
+	last := m.admin.MustPost("/api/v1/rulesets/rs-export/publish", map[string]any{"note": "通过"}, http.StatusOK).Position
+	none := mustUser(t, m.Stack, m.admin, "noneA", "无角色用户", "", "")
+	wait := fmt.Sprintf("min_position=%d", max(last, s.last))
+
+	query := map[string]string{
+		exportLedger:      "",
+		exportCommitments: "",
+		exportCompliance:  "from=2024-03-01&to=2024-03-31&",
+		exportMonthly:     "period=2024-03-01&",
+		exportRanking:     "period=2024-03-01&",
+	}
+	// What the in-scope export must show.
+	shows := map[string]string{exportLedger: s.itemIn, exportCommitments: s.cmtIn, exportCompliance: s.cmtIn, exportMonthly: "sqA1", exportRanking: "sqA1"}
+	tried := 0
+	for _, view := range []string{exportLedger, exportCommitments, exportCompliance, exportMonthly, exportRanking} {
+		for _, format := range []string{ledgerfile.FormatXLSX, ledgerfile.FormatCSV} {
+			path := "/api/v1/exports/" + view + "." + format + "?" + query[view] + wait
+			// The administrator of everything sees sqB.
+			r := m.admin.MustGet(path, nil)
+			if cells := exportCells(t, format, r.Body); !slices.ContainsFunc(cells, outsideCell) {
+				t.Errorf("admin %s shows nothing of sqB", path)
+			}
+			if r := m.Client(t, none).Get(path); r.Status != http.StatusForbidden {
+				t.Errorf("a user without roles: %s %d %.200s, want 403", path, r.Status, r.Body)
+			}
+			paths := []string{path}
+			if format == ledgerfile.FormatCSV { // the filter is the same for both formats
+				paths = append(paths, path+"&unit_id="+unitOut)
+			}
+			for _, role := range matrixRoles {
+				for _, p := range paths {
+					tried++
+					r := m.as(t, role).Get(p)
+					if r.Status != http.StatusOK {
+						t.Errorf("%s %s: %d %.300s", role, p, r.Status, r.Body)
+						continue
+					}
+					cells := exportCells(t, format, r.Body)
+					if i := slices.IndexFunc(cells, outsideCell); i >= 0 {
+						t.Errorf("%s %s holds %q of sqB", role, p, cells[i])
+					}
+					if p == path && !slices.ContainsFunc(cells, func(c string) bool { return strings.Contains(c, shows[view]) }) {
+						t.Errorf("%s %s lacks %s: %v", role, p, shows[view], cells)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("tried: %d exports by 4 roles on sqA (10 endpoints, the CSV ones also with unit_id=sqB), 10 by a user without roles; "+
+		"found: no cell of sqB, the rows of sqA1 in each, 403 without roles", tried)
+}
+
+// outsideCell reports whether a cell of an export is something of sqB.
+func outsideCell(c string) bool {
+	return c == unitOut || strings.Contains(c, "西湖") || strings.Contains(c, "bravo-")
+}
+
+// exportCells is every cell of every sheet of an export.
+func exportCells(t *testing.T, format string, body []byte) []string {
+	t.Helper()
+	var out []string
+	if format == ledgerfile.FormatCSV {
+		rd := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\uFEFF"))))
+		rd.FieldsPerRecord = -1
+		rows, err := rd.ReadAll()
+		if err != nil {
+			t.Fatalf("the export is not CSV: %v", err)
+		}
+		for _, row := range rows {
+			out = append(out, row...)
+		}
+		return out
+	}
+	f, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("the export is not a workbook: %v", err)
+	}
+	defer f.Close()
+	for _, sheet := range f.GetSheetList() {
+		rows, err := f.GetRows(sheet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range rows {
+			out = append(out, row...)
+		}
+	}
+	return out
 }

@@ -267,6 +267,7 @@ func operation(g *schemaGen, rt *route) (obj, error) {
 	if !rt.public {
 		responses["401"] = errorResponse("no token, or an unknown, revoked or expired one")
 		responses["403"] = errorResponse("the caller's roles do not allow this")
+		responses["429"] = errorResponse("too many failed authentications from the caller's address; retry after Retry-After seconds with a valid token")
 	}
 	responses["400"] = errorResponse("a bad parameter or field; fields names each one")
 	responses["503"] = errorResponse("a part of rectify is not answering, or a view did not reach min_position in time; retry")

@@ -189,7 +189,7 @@ func buildQuery(c *gin.Context, rt *route, scope query.Scope) (query.Request, st
 	}
 	if s := c.Query(paramToday); s != "" {
 		if req.Today, err = events.ParseDate(s); err != nil {
-			v.Add(paramToday, "must be a date YYYY-MM-DD")
+			v.Add(paramToday, events.DateProblem(err))
 		}
 	}
 	raw, perr := paramsFromURL(c, rt, params, &v)
@@ -214,7 +214,7 @@ func paramsFromURL(c *gin.Context, rt *route, params any, v *events.Validator) (
 	if params == nil {
 		for name := range values {
 			if !slices.Contains(reserved, name) {
-				v.Add(name, "is not a parameter of this route")
+				v.Add(paramName(name), "is not a parameter of this route")
 			}
 		}
 		return nil, nil
@@ -250,7 +250,7 @@ func paramsFromURL(c *gin.Context, rt *route, params any, v *events.Validator) (
 			v.Add(name, "is given by the path of this route")
 			continue
 		case !ok || slices.Contains(rt.omit, name):
-			v.Add(name, "is not a parameter of this route")
+			v.Add(paramName(name), "is not a parameter of this route")
 			continue
 		}
 		if problem := setParam(ptr.Elem().FieldByIndex(f.Index), values[name]); problem != "" {
@@ -275,6 +275,16 @@ func paramsFromURL(c *gin.Context, rt *route, params any, v *events.Validator) (
 		}
 	}
 	return raw, nil
+}
+
+// paramName is how an error names the query parameter name: as given, or
+// "query" for a parameter without a name ("?=x"), so that no error names
+// an empty field.
+func paramName(name string) string {
+	if name == "" {
+		return "query"
+	}
+	return name
 }
 
 // paramFields maps the JSON names of a params struct to its fields.
@@ -326,7 +336,7 @@ func setParam(f reflect.Value, vals []string) string {
 	case f.Type() == dateType:
 		d, err := events.ParseDate(val)
 		if err != nil {
-			return "must be a date YYYY-MM-DD"
+			return events.DateProblem(err)
 		}
 		f.Set(reflect.ValueOf(d))
 	case f.Type() == timeType:

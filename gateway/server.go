@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,20 @@ type Config struct {
 	// LiveClientQueue is how many changes may wait for one live client
 	// before it is dropped as too slow, default 1,024.
 	LiveClientQueue int
+
+	// AuthFailureRate is how many failed token authentications a client
+	// address may make per second once it has spent AuthFailureBurst;
+	// past that it is answered 429 without its token being looked up.
+	// Default DefaultAuthFailureRate; negative turns the limit off.
+	AuthFailureRate float64
+	// AuthFailureBurst is how many failed authentications a client
+	// address may make at once, default DefaultAuthFailureBurst.
+	AuthFailureBurst int
+	// TrustedProxies are the addresses (IPs or CIDR ranges) of proxies
+	// whose X-Forwarded-For and X-Real-IP headers name the client. Empty
+	// (the default) trusts none: the client is the connection's peer, so
+	// that nobody can spoof an address to escape the limit above.
+	TrustedProxies []string
 }
 
 // Defaults of Config.
@@ -121,6 +136,12 @@ func (c Config) withDefaults() Config {
 	if len(c.ReadyViews) == 0 {
 		c.ReadyViews = DefaultReadyViews
 	}
+	if c.AuthFailureRate == 0 {
+		c.AuthFailureRate = DefaultAuthFailureRate
+	}
+	if c.AuthFailureBurst <= 0 {
+		c.AuthFailureBurst = DefaultAuthFailureBurst
+	}
 	return c
 }
 
@@ -138,6 +159,9 @@ type Server struct {
 	health   gin.HandlerFunc
 	ready    gin.HandlerFunc
 	live     *liveHub // from Open on
+	// authLimit slows down clients whose tokens keep failing; nil when
+	// turned off.
+	authLimit *authLimiter
 	// dashboard is the web interface's files, served at / and /ui/.
 	dashboard map[string]dashboardFile
 
@@ -163,6 +187,8 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	// Whatever is logged, a token that found its way into it is not.
+	logger = slog.New(redactTokens(logger.Handler()))
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg:      cfg,
@@ -174,6 +200,7 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) *Server {
 		health:   healthHandler(),
 		ready:    readyHandler(DefaultReadyTimeout, readyChecks(nc, cfg.ReadyViews...)...),
 	}
+	s.authLimit = newAuthLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, defaultAuthClients)
 	dash, err := loadDashboard()
 	if err != nil {
 		logger.Error("dashboard files unreadable; serving the API only", "err", err)
@@ -310,7 +337,13 @@ func (s *Server) buildEngine() *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(withRequestID, requestLogger(s.log), s.metrics.middleware(), s.recoverPanics)
+	// gin trusts every proxy unless told otherwise; the client address
+	// (for the authentication limit) must not be whatever a header says.
+	if err := e.SetTrustedProxies(s.cfg.TrustedProxies); err != nil {
+		s.log.Error("trusted proxies unreadable; trusting none", "err", err)
+		_ = e.SetTrustedProxies(nil)
+	}
+	e.Use(withRequestID, requestLogger(s.log), s.metrics.middleware(), s.recoverPanics, securityHeaders)
 	if len(s.cfg.CORSOrigins) > 0 {
 		e.Use(s.cors)
 	}
@@ -385,7 +418,9 @@ func withRequestID(c *gin.Context) {
 }
 
 func saneRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
+	// An id holding a token would carry it into logs and, as the
+	// correlation id, into the event store forever.
+	if id == "" || len(id) > 128 || strings.Contains(id, events.TokenPrefix) {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -397,6 +432,17 @@ func saneRequestID(id string) bool {
 }
 
 func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+// securityHeaders go on every answer: no content sniffing (a JSON error
+// echoing input is never read as HTML), and no referrer leaving with a
+// link. The dashboard and evidence downloads add their own
+// Content-Security-Policy.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	c.Next()
+}
 
 // cors answers browsers from the configured origins: the preflight, and
 // the headers that let them read replies.

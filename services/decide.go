@@ -36,8 +36,10 @@ type decideContext struct {
 // broken reports a domain rule the command breaks: CodeInvalid, with the
 // JSON field it concerns and the problem in Fields, like a shape error.
 func broken(field, format string, args ...any) *events.Error {
-	e := events.Invalid(field, fmt.Sprintf(format, args...))
-	e.Message = "not allowed"
+	problem := fmt.Sprintf(format, args...)
+	e := events.Invalid(field, problem)
+	// The message alone must say it too: not every client shows fields.
+	e.Message = "not allowed: " + field + ": " + problem
 	return e
 }
 

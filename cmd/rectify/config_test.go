@@ -70,6 +70,29 @@ func TestServeConfigFromEnvironmentAndFlags(t *testing.T) {
 	}
 }
 
+// The limit on failed authentications: from the variables, checked, and
+// 0 turning it off.
+func TestServeAuthFailureFlags(t *testing.T) {
+	t.Setenv("RECTIFY_AUTH_FAILURE_RATE", "0.5")
+	t.Setenv("RECTIFY_AUTH_FAILURE_BURST", "20")
+	t.Setenv("RECTIFY_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16, ::1")
+	c, err := serveFlags("serve", io.Discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AuthFailureRate != 0.5 || c.AuthFailureBurst != 20 || len(c.TrustedProxies) != 3 || c.TrustedProxies[1] != "192.168.0.0/16" {
+		t.Fatalf("config %+v: want rate 0.5, burst 20 and three proxies from the variables", c)
+	}
+	if authFailureRate(0) >= 0 || authFailureRate(2) != 2 {
+		t.Errorf("--auth-failure-rate 0 must turn the gateway's limit off, 2 keep 2")
+	}
+	for _, bad := range [][]string{{"--auth-failure-rate", "-1"}, {"--auth-failure-burst", "0"}, {"--trusted-proxies", "proxy.example"}} {
+		if _, err := serveFlags("serve", io.Discard, bad); exitCode(err) != 2 || !strings.Contains(err.Error(), strings.TrimPrefix(bad[0], "-")) {
+			t.Errorf("%v: %v; want a usage error naming the flag", bad, err)
+		}
+	}
+}
+
 // A start-up that fails half-way says why and closes what it opened,
 // instead of crashing.
 func TestServeFailingToListenSaysWhy(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,6 +81,12 @@ type serveConfig struct {
 	QueryWait        time.Duration // RECTIFY_QUERY_WAIT
 	ShutdownTimeout  time.Duration // RECTIFY_SHUTDOWN_TIMEOUT
 	CORSOrigins      []string      // RECTIFY_CORS_ORIGINS
+	// Failed token authentications allowed per client address: a burst,
+	// then a rate per second (0: no limit); and the proxies trusted to
+	// name the client.
+	AuthFailureRate  float64  // RECTIFY_AUTH_FAILURE_RATE
+	AuthFailureBurst int      // RECTIFY_AUTH_FAILURE_BURST
+	TrustedProxies   []string // RECTIFY_TRUSTED_PROXIES
 
 	// The deadline watcher; zero values mean the watcher's defaults.
 	Watch         bool          // RECTIFY_WATCH: run it in this process (with the watcher role)
@@ -144,6 +152,9 @@ func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, erro
 	fs.DurationVar(&c.QueryWait, "query-wait", gateway.DefaultQueryWait, "longest a read waits for a view to reach its min_position before answering 503")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "on SIGTERM, longest wait for HTTP requests in flight to finish")
 	fs.Var((*listFlag)(&c.CORSOrigins), "cors-origins", "comma-separated origins browsers may call the API from; empty sends no CORS headers")
+	fs.Float64Var(&c.AuthFailureRate, "auth-failure-rate", gateway.DefaultAuthFailureRate, "failed token authentications a client address may make per second once its burst is spent (then 429); 0 turns the limit off")
+	fs.IntVar(&c.AuthFailureBurst, "auth-failure-burst", gateway.DefaultAuthFailureBurst, "failed token authentications a client address may make at once")
+	fs.Var((*listFlag)(&c.TrustedProxies), "trusted-proxies", "comma-separated IPs or CIDR ranges of proxies whose X-Forwarded-For names the client; empty trusts none")
 	fs.BoolVar(&c.Watch, "watch", true, "run the deadline watcher when the watcher role is on; false leaves it out")
 	fs.DurationVar(&c.WatchInterval, "watch-interval", watcher.DefaultInterval, "time between the deadline watcher's passes; the first comes one interval after start")
 	fs.IntVar(&c.YellowDays, "yellow-days", watcher.DefaultYellowDays, "an unfinished item turns yellow this many days before its deadline")
@@ -157,6 +168,7 @@ func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, erro
 		"replica": "RECTIFY_REPLICA", "log-level": "RECTIFY_LOG_LEVEL", "addr": "RECTIFY_ADDR",
 		"max-body": "RECTIFY_MAX_BODY", "max-evidence": "RECTIFY_MAX_EVIDENCE", "request-timeout": "RECTIFY_REQUEST_TIMEOUT",
 		"query-wait": "RECTIFY_QUERY_WAIT", "shutdown-timeout": "RECTIFY_SHUTDOWN_TIMEOUT", "cors-origins": "RECTIFY_CORS_ORIGINS",
+		"auth-failure-rate": "RECTIFY_AUTH_FAILURE_RATE", "auth-failure-burst": "RECTIFY_AUTH_FAILURE_BURST", "trusted-proxies": "RECTIFY_TRUSTED_PROXIES",
 		"watch": "RECTIFY_WATCH", "watch-interval": "RECTIFY_WATCH_INTERVAL", "yellow-days": "RECTIFY_YELLOW_DAYS",
 		"escalate-head-days": "RECTIFY_ESCALATE_HEAD_DAYS", "escalate-committee-days": "RECTIFY_ESCALATE_COMMITTEE_DAYS",
 	} {
@@ -171,10 +183,18 @@ func serveFlags(name string, stderr io.Writer, args []string) (serveConfig, erro
 	}{
 		{"max-body", c.MaxBodyBytes > 0}, {"max-evidence", c.MaxEvidenceBytes > 0}, {"request-timeout", c.RequestTimeout > 0},
 		{"query-wait", c.QueryWait > 0}, {"shutdown-timeout", c.ShutdownTimeout > 0},
-		{"watch-interval", c.WatchInterval > 0}, {"yellow-days", c.YellowDays > 0},
+		{"watch-interval", c.WatchInterval > 0}, {"yellow-days", c.YellowDays > 0}, {"auth-failure-burst", c.AuthFailureBurst > 0},
 	} {
 		if !d.ok {
 			return c, usageError{fmt.Sprintf("-%s must be greater than zero", d.name)}
+		}
+	}
+	if c.AuthFailureRate < 0 || math.IsNaN(c.AuthFailureRate) || math.IsInf(c.AuthFailureRate, 0) {
+		return c, usageError{"-auth-failure-rate must be 0 (no limit) or a positive number of failures per second"}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			return c, usageError{fmt.Sprintf("-trusted-proxies: %q is neither an IP address nor a CIDR range", p)}
 		}
 	}
 	// JetStream allows at most five replicas of a stream.
@@ -392,6 +412,7 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout i
 			Addr: cfg.Addr, DataDir: cfg.DataDir, Registry: reg,
 			MaxBodyBytes: cfg.MaxBodyBytes, MaxEvidenceBytes: cfg.MaxEvidenceBytes, RequestTimeout: cfg.RequestTimeout,
 			QueryWait: cfg.QueryWait, ShutdownTimeout: cfg.ShutdownTimeout, CORSOrigins: cfg.CORSOrigins,
+			AuthFailureRate: authFailureRate(cfg.AuthFailureRate), AuthFailureBurst: cfg.AuthFailureBurst, TrustedProxies: cfg.TrustedProxies,
 		}, a.nc, logger.With("component", "gateway"))
 		if err := a.gw.Open(); err != nil {
 			return nil, fmt.Errorf("http: %w", err)
@@ -674,4 +695,14 @@ func (a *app) Close() error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// authFailureRate is the gateway's AuthFailureRate for the flag's value:
+// the flag's 0 (no limit) is the gateway's negative, whose 0 is its
+// default.
+func authFailureRate(flag float64) float64 {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }

@@ -525,6 +525,40 @@ func FuzzRead(f *testing.F) {
 	})
 }
 
+// FuzzReadXLSX is FuzzRead for workbooks: seeded with real ones (an
+// exported ledger, a commitments sheet alone), it mutates their zip
+// archives. Reading never panics; a refusal is CodeInvalid naming "file";
+// a workbook read builds into rows whose every problem says something.
+func FuzzReadXLSX(f *testing.F) {
+	items, cs := sampleRows()
+	for _, sheets := range [][]Sheet{
+		{LedgerSheet(items), CommitmentSheet(cs, map[string]string{"y-cur": "2024年度抓基层党建工作述职评议"})},
+		{CommitmentSheet(cs, nil)},
+	} {
+		var buf bytes.Buffer
+		if err := WriteXLSX(&buf, sheets, Info{}); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(buf.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := Read(data, "台账.xlsx")
+		if err != nil {
+			var e *events.Error
+			if !errorsAs(err, &e) || e.Code != events.CodeInvalid || len(e.Fields) != 1 || e.Fields[0].Field != "file" {
+				t.Fatalf("error %v: want CodeInvalid naming file", err)
+			}
+			return
+		}
+		_, probs := Build(b, testDir, Options{CycleID: "y-cur"})
+		for _, p := range probs {
+			if p.Problem == "" {
+				t.Errorf("empty problem %+v", p)
+			}
+		}
+	})
+}
+
 func errorsAs(err error, target **events.Error) bool {
 	e, ok := err.(*events.Error)
 	if ok {
