@@ -169,6 +169,12 @@ type RulesetPublishedData struct {
 // version RulesetVersion of rule set RulesetID, and Digest (hex SHA-256 of
 // the result, as the assessments view computes it) pins the numbers: the
 // same position and rule set version give the same digest.
+//
+// ChainDigest pins the facts themselves: ChainHeads.Digest of every
+// stream's last event (revision and hash) at Position, over ChainStreams
+// streams, so that `rectify verify` can tell whether the history the
+// result was computed from is still the one stored. Publications from
+// before it was recorded have neither.
 type AssessmentPublishedData struct {
 	AssessmentID   string `json:"assessment_id"`
 	Kind           string `json:"kind"`
@@ -180,6 +186,8 @@ type AssessmentPublishedData struct {
 	Position       uint64 `json:"position"`
 	Digest         string `json:"digest"`
 	Note           string `json:"note,omitempty"`
+	ChainDigest    string `json:"chain_digest,omitempty"`
+	ChainStreams   int    `json:"chain_streams,omitempty"`
 }
 
 func (RulesetDraftedData) EventType() string      { return RulesetDrafted }

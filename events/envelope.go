@@ -8,8 +8,9 @@ import (
 // Event is one stored fact together with the metadata the store and the
 // command side attach to it.
 //
-// When an Event is handed to a store for appending, Stream, Revision and
-// Position are ignored: the store assigns them and returns them on read.
+// When an Event is handed to a store for appending, Stream, Revision,
+// Position and Hash are ignored: the store assigns them and returns them on
+// read.
 type Event struct {
 	// ID identifies the event across every store and every copy of it. A
 	// retried append reuses the IDs of the first attempt, which is what makes
@@ -37,6 +38,13 @@ type Event struct {
 	CausationID string `json:"causation_id,omitempty"`
 	// Data is the JSON payload in schema version Version.
 	Data json.RawMessage `json:"data"`
+	// Hash chains the event to the one before it in its stream: ChainHash
+	// of the previous event's Hash and this event, as lowercase hex
+	// SHA-256. The store computes it when it appends; anyone holding the
+	// stream can recompute it, so an event changed, removed or put out of
+	// order after the fact shows (see `rectify verify`). Empty only for an
+	// event read from a store that did not record one.
+	Hash string `json:"hash,omitempty"`
 }
 
 // Category returns the part of the stream name before the first '-',

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"rectify/events"
+	"rectify/services/eventstore"
 )
 
 // Scoring rule sets (ruleset-<id>) and published assessments
@@ -86,8 +87,9 @@ func evolveAssessment(s assessmentState, p events.Payload) assessmentState {
 
 // decidePublishAssessment needs the rule set the command names and the
 // store's head position: a result can only name a version that exists and
-// a position the store has.
-func decidePublishAssessment(s assessmentState, c events.PublishAssessment, x decideContext, rs rulesetState, head uint64) ([]events.Payload, error) {
+// a position the store has. chain is the digest of the store's chain heads
+// at the command's position, which the publication records.
+func decidePublishAssessment(s assessmentState, c events.PublishAssessment, x decideContext, rs rulesetState, head uint64, chain eventstore.HeadDigest) ([]events.Payload, error) {
 	start, end, ok := events.PeriodBounds(c.Kind, c.Period)
 	if !ok {
 		return nil, broken("kind", "unknown kind %q", c.Kind)
@@ -118,6 +120,7 @@ func decidePublishAssessment(s assessmentState, c events.PublishAssessment, x de
 		AssessmentID: events.AssessmentID(c.Kind, start), Kind: c.Kind, PeriodStart: start, PeriodEnd: end,
 		Version: s.versions + 1, RulesetID: c.RulesetID, RulesetVersion: c.RulesetVersion,
 		Position: c.Position, Digest: c.Digest, Note: c.Note,
+		ChainDigest: chain.Digest, ChainStreams: chain.Streams,
 	}}, nil
 }
 
@@ -172,7 +175,17 @@ func (s *Service) assessmentJob(cmd events.Command, who principal, meta Meta) (j
 			if err != nil {
 				return nil, fmt.Errorf("head: %w", err)
 			}
-			return decidePublishAssessment(fold(h, evolveAssessment), c, x, fold(rh, evolveRuleset), head)
+			var chain eventstore.HeadDigest
+			if c.Position <= head {
+				// One read of the store up to the position: a publication
+				// is rare, and the digest must be of the store as it is.
+				at, err := eventstore.HeadDigests(ctx, s.store, c.Position)
+				if err != nil {
+					return nil, err
+				}
+				chain = at[c.Position]
+			}
+			return decidePublishAssessment(fold(h, evolveAssessment), c, x, fold(rh, evolveRuleset), head, chain)
 		}), nil
 	}
 	return job{}, events.Errorf(events.CodeInvalid, "command %s is not handled here", cmd.CommandName())

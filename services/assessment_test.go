@@ -1,6 +1,7 @@
 package services
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -104,5 +105,44 @@ func TestPublishAssessmentRules(t *testing.T) {
 	}
 	if r := f.mustExec(t, events.SystemActor, pub(events.PeriodQuarter, "2019-06-30", 1, head, digest)); r.ID != "quarter-2019-04-01" {
 		t.Fatalf("quarter %+v", r)
+	}
+}
+
+// A publication records the chain heads of the store at its position: the
+// digest of every stream's last event up to there, not after.
+func TestPublicationRecordsChainHeads(t *testing.T) {
+	f := MustOpenFixture(t, nil)
+	f.mustExec(t, events.SystemActor, events.DraftRuleset{RulesetID: "r1", Name: "考核细则", Rules: events.DefaultScoringRules()})
+	f.mustExec(t, events.SystemActor, events.PublishRuleset{RulesetID: "r1"})
+	at := f.head(t)
+	// Facts after the position the result was computed from: they change
+	// the store's heads, not the ones the publication records.
+	f.raiseItem(t, "later-item")
+	r := f.mustExec(t, events.SystemActor, events.PublishAssessment{Kind: events.PeriodMonth, Period: d("2019-08-01"),
+		RulesetID: "r1", RulesetVersion: 1, Position: at, Digest: strings.Repeat("ab", 32)})
+
+	evs := f.read(t, r.Stream)
+	p, err := events.Decode(evs[len(evs)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.(events.AssessmentPublishedData)
+
+	all, err := f.store.ReadAll(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads := make(events.ChainHeads)
+	for _, e := range all {
+		if e.Position <= at {
+			heads.Add(e)
+		}
+	}
+	want, streams := heads.Digest()
+	if got.ChainDigest != want || got.ChainStreams != streams {
+		t.Fatalf("recorded chain heads %s over %d streams, want %s over %d", got.ChainDigest, got.ChainStreams, want, streams)
+	}
+	if _, ok := heads[events.ItemStream("later-item")]; ok || streams < 10 {
+		t.Fatalf("heads at %d hold %d streams, the later item among them: %v", at, streams, ok)
 	}
 }

@@ -40,6 +40,7 @@ func commands() []command {
 		{"serve", "run every role in one process with the embedded defaults, or the roles named by --roles", runServe},
 		{"healthcheck", "exit 0 when a rectify process's /healthz (or /readyz) answers 200", runHealthcheck},
 		{"views digest", "print the digest of every view, or of a fresh rebuild from the store", runViewsDigest},
+		{"verify", "check every event's hash chain and the chain heads of published assessments", runVerify},
 		{"import report", "read an annual work report (述职报告) into a draft ledger", runImportReport},
 		{"import ledger", "import a ledger (台账) from an XLSX or CSV file, with a dry run", runImportLedger},
 		{"export", "export the ledger, commitments or compliance as XLSX or CSV", runExport},

@@ -25,7 +25,7 @@ import (
 // asks for ASCII, so every byte outside '!'..'~' and every '%' is written as
 // '%' and two hex digits: Chinese text arrives percent-encoded in the raw
 // header and exact after DecodeEvent. Empty actor, correlation and causation
-// ids are left out.
+// ids and an empty hash are left out.
 func EncodeEvent(e events.Event, prev uint64) *nats.Msg {
 	h := make(nats.Header, 12)
 	h[HeaderMsgID] = []string{escapeHeader(e.ID)}
@@ -44,6 +44,9 @@ func EncodeEvent(e events.Event, prev uint64) *nats.Msg {
 	}
 	if e.CausationID != "" {
 		h[HeaderCausation] = []string{escapeHeader(e.CausationID)}
+	}
+	if e.Hash != "" {
+		h[HeaderHash] = []string{escapeHeader(e.Hash)}
 	}
 	return &nats.Msg{
 		Subject: EventSubject(e.Category(), e.Type),
@@ -103,6 +106,8 @@ func DecodeEventParts(h nats.Header, data []byte) (e events.Event, prev uint64, 
 	e.Actor = text(HeaderActor, false)
 	e.CorrelationID = text(HeaderCorrelation, false)
 	e.CausationID = text(HeaderCausation, false)
+	e.Hash = text(HeaderHash, false)
+	v.Check(e.Hash == "" || events.ValidSHA256(e.Hash), HeaderHash, "not 64 lowercase hex digits")
 	if len(data) > 0 {
 		e.Data = append([]byte(nil), data...)
 	}

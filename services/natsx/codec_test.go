@@ -37,6 +37,7 @@ func sampleEvents() []events.Event {
 			CorrelationID: "req-整改-001",
 			CausationID:   "cmd-42",
 			Data:          json.RawMessage(`{"title": "社区走访不足每周一次", "措施": ["每周走访", "建立台账"],` + "\n" + `"note":"<b>&amp;</b>"}`),
+			Hash:          "9f2c5a0d41e3b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3",
 		},
 		{
 			// Whitespace, percent signs, newlines and control bytes must
@@ -51,6 +52,7 @@ func sampleEvents() []events.Event {
 			Actor:         "line1\r\nNats-Msg-Id: forged\r\n\t",
 			CorrelationID: "%",
 			Data:          json.RawMessage(`{}`),
+			Hash:          "0000000000000000000000000000000000000000000000000000000000000001",
 		},
 		{
 			ID:       "min",
@@ -86,7 +88,7 @@ func sameEvent(t *testing.T, got, want events.Event) {
 func equalEvents(a, b events.Event) bool {
 	return a.ID == b.ID && a.Stream == b.Stream && a.Revision == b.Revision && a.Position == b.Position &&
 		a.Type == b.Type && a.Version == b.Version && a.Actor == b.Actor &&
-		a.CorrelationID == b.CorrelationID && a.CausationID == b.CausationID
+		a.CorrelationID == b.CorrelationID && a.CausationID == b.CausationID && a.Hash == b.Hash
 }
 
 // TestEventRoundTripThroughJetStream stores events in a real stream and
@@ -192,6 +194,10 @@ func TestDecodeEventRejects(t *testing.T) {
 		{"bad version", func(h nats.Header) { h.Set(natsx.HeaderVersion, "1.5") }, natsx.HeaderVersion},
 		{"bad time", func(h nats.Header) { h.Set(natsx.HeaderTime, "yesterday") }, natsx.HeaderTime},
 		{"bad escape", func(h nats.Header) { h.Set(natsx.HeaderActor, "%E5%B") }, natsx.HeaderActor},
+		{"short hash", func(h nats.Header) { h.Set(natsx.HeaderHash, "9f2c5a0d") }, natsx.HeaderHash},
+		{"upper-case hash", func(h nats.Header) {
+			h.Set(natsx.HeaderHash, "9F2C5A0D41E3B8C7D6E5F4A3B2C1D0E9F8A7B6C5D4E3F2A1B0C9D8E7F6A5B4C3")
+		}, natsx.HeaderHash},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,15 +226,18 @@ func TestDecodeEventRejects(t *testing.T) {
 // trimming nor the newline replacement of the NATS wire can alter it.
 func FuzzEventRoundTrip(f *testing.F) {
 	for _, e := range sampleEvents() {
-		f.Add(e.ID, e.Stream, e.Revision, e.Position, e.Type, e.Version, e.Time.UnixNano(), e.Actor, e.CorrelationID, e.CausationID, []byte(e.Data), uint64(99))
+		f.Add(e.ID, e.Stream, e.Revision, e.Position, e.Type, e.Version, e.Time.UnixNano(), e.Actor, e.CorrelationID, e.CausationID, []byte(e.Data), uint64(99), e.Hash != "")
 	}
-	f.Fuzz(func(t *testing.T, id, stream string, rev, pos uint64, typ string, version int, nanos int64, actor, corr, cause string, data []byte, prev uint64) {
+	f.Fuzz(func(t *testing.T, id, stream string, rev, pos uint64, typ string, version int, nanos int64, actor, corr, cause string, data []byte, prev uint64, hashed bool) {
 		if id == "" {
 			return // events always have an id
 		}
 		want := events.Event{ID: id, Stream: stream, Revision: rev, Position: pos, Type: typ, Version: version,
 			Time: time.Unix(0, nanos).In(time.FixedZone("", int(nanos%1440)*60)), Actor: actor,
 			CorrelationID: corr, CausationID: cause, Data: data}
+		if hashed {
+			want.Hash = events.ChainHash("", want)
+		}
 		msg := natsx.EncodeEvent(want, prev)
 		for k, vs := range msg.Header {
 			for _, v := range vs {

@@ -73,16 +73,17 @@ type StoreEvent struct {
 	CorrelationID string    `json:"correlation_id,omitempty"`
 	CausationID   string    `json:"causation_id,omitempty"`
 	Data          []byte    `json:"data"`
+	Hash          string    `json:"hash,omitempty"`
 }
 
 func toStoreEvent(e events.Event) StoreEvent {
 	return StoreEvent{ID: e.ID, Stream: e.Stream, Revision: e.Revision, Position: e.Position, Type: e.Type, Version: e.Version,
-		Time: e.Time, Actor: e.Actor, CorrelationID: e.CorrelationID, CausationID: e.CausationID, Data: e.Data}
+		Time: e.Time, Actor: e.Actor, CorrelationID: e.CorrelationID, CausationID: e.CausationID, Data: e.Data, Hash: e.Hash}
 }
 
 func (s StoreEvent) event() events.Event {
 	return events.Event{ID: s.ID, Stream: s.Stream, Revision: s.Revision, Position: s.Position, Type: s.Type, Version: s.Version,
-		Time: s.Time, Actor: s.Actor, CorrelationID: s.CorrelationID, CausationID: s.CausationID, Data: s.Data}
+		Time: s.Time, Actor: s.Actor, CorrelationID: s.CorrelationID, CausationID: s.CausationID, Data: s.Data, Hash: s.Hash}
 }
 
 // StoreReadReply is the service's answer: events in position order (fewer

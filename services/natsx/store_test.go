@@ -107,7 +107,7 @@ func TestStoreClientReadsWhatTheStoreHolds(t *testing.T) {
 			g, w := got[i], exp[i]
 			if g.ID != w.ID || g.Stream != w.Stream || g.Revision != w.Revision || g.Position != w.Position || g.Type != w.Type ||
 				g.Version != w.Version || !g.Time.Equal(w.Time) || g.Actor != w.Actor || g.CorrelationID != w.CorrelationID ||
-				g.CausationID != w.CausationID || !bytes.Equal(g.Data, w.Data) {
+				g.CausationID != w.CausationID || !bytes.Equal(g.Data, w.Data) || g.Hash != w.Hash || !events.ValidSHA256(g.Hash) {
 				t.Errorf("after %d, event %d:\n got %+v (data %s)\nwant %+v (data %s)", after, i, g, g.Data, w, w.Data)
 			}
 		}

@@ -76,6 +76,9 @@ const (
 	HeaderActor       = "Rectify-Actor"
 	HeaderCorrelation = "Rectify-Correlation"
 	HeaderCausation   = "Rectify-Causation"
+	// HeaderHash is the event's chain hash (events.Event.Hash), 64
+	// lowercase hex digits; absent when the store recorded none.
+	HeaderHash = "Rectify-Hash"
 )
 
 // EventSubject is the subject an event of the given stream category and

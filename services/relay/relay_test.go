@@ -272,7 +272,8 @@ func checkCopy(tb testing.TB, js jetstream.JetStream, store eventstore.Store) []
 func sameEvent(a, b events.Event) bool {
 	return a.ID == b.ID && a.Stream == b.Stream && a.Revision == b.Revision && a.Position == b.Position &&
 		a.Type == b.Type && a.Version == b.Version && a.Time.Equal(b.Time) && a.Actor == b.Actor &&
-		a.CorrelationID == b.CorrelationID && a.CausationID == b.CausationID && bytes.Equal(a.Data, b.Data)
+		a.CorrelationID == b.CorrelationID && a.CausationID == b.CausationID && bytes.Equal(a.Data, b.Data) &&
+		a.Hash == b.Hash && events.ValidSHA256(a.Hash)
 }
 
 func TestRelayPublishesEveryEventOnceInOrder(t *testing.T) {

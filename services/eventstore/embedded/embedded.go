@@ -10,6 +10,12 @@
 // what makes durable appends fast. A request that fails its check fails
 // alone; the rest of the batch commits.
 //
+// The writer also chains every event to the one before it in its stream
+// (events.ChainHash): it remembers each stream's last hash with its last
+// revision, so checking the expectation and finding what to chain to are
+// one lookup, and appends to one stream in one batch chain one after the
+// other before anything is committed.
+//
 // A second connection copies committed pages from the WAL into the file in
 // the background (see checkpointer), so the writer does not stop for it.
 // Readers (ReadStream, ReadAll, Head, subscriptions) use their own pool of
@@ -24,7 +30,9 @@ package embedded
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -43,9 +51,15 @@ import (
 var _ eventstore.Store = (*Store)(nil)
 
 // schemaVersion is the PRAGMA user_version this code writes and reads. A
-// later change of the schema bumps it and adds a migration from the old one.
-const schemaVersion = 1
+// later change of the schema bumps it and adds a migration from the old one
+// (see writer.migrate).
+//
+//	1: the events table and the unique index on event id
+//	2: the hash column, filled for the events already stored
+const schemaVersion = 2
 
+// schema is version 1, which every file starts from; migrations take it to
+// schemaVersion.
 const schema = `
 CREATE TABLE events (
 	position       INTEGER PRIMARY KEY,
@@ -64,11 +78,21 @@ CREATE TABLE events (
 CREATE UNIQUE INDEX events_id ON events (id);
 `
 
-// The columns every read returns, in the order scanEvent expects.
-const eventColumns = `position, stream, revision, id, type, version, time, actor, correlation_id, causation_id, data`
+// schemaV2 adds each event's chain hash (events.ChainHash) as its 32 bytes,
+// half the room of the hex text in every row (hashBlob, hashText). The
+// default only serves the ALTER: the migration fills every row. In the
+// sqlite3 shell, hex(hash) shows it as Event.Hash does, in upper case.
+const schemaV2 = `ALTER TABLE events ADD COLUMN hash BLOB NOT NULL DEFAULT x''`
 
-const insertSQL = `INSERT INTO events (stream, revision, id, type, version, time, actor, correlation_id, causation_id, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// The columns every read returns, in the order scanEvent expects.
+const eventColumns = `position, stream, revision, id, type, version, time, actor, correlation_id, causation_id, data, hash`
+
+// eventColumnsV1 reads a version-1 file, which has no hashes yet: only a
+// ReadOnly store opens one without migrating it.
+const eventColumnsV1 = `position, stream, revision, id, type, version, time, actor, correlation_id, causation_id, data, x'' AS hash`
+
+const insertSQL = `INSERT INTO events (stream, revision, id, type, version, time, actor, correlation_id, causation_id, data, hash)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // Options tunes a Store. The zero value is a writable store with defaults.
 type Options struct {
@@ -110,6 +134,11 @@ type Stats struct {
 type Store struct {
 	path string
 	opt  Options
+	// version is the file's schema version; cols the columns that read
+	// events from it (eventColumns, or eventColumnsV1 for a version-1 file
+	// opened ReadOnly).
+	version int
+	cols    string
 
 	read *sql.DB // pool for reads; query_only (or mode=ro) connections
 	// Statements on the read pool, prepared once: command handlers read
@@ -166,10 +195,12 @@ func open(path string, opt Options) (*Store, error) {
 		opt.MaxBatch = defaultMaxBatch
 	}
 	s := &Store{
-		path:   path,
-		opt:    opt,
-		closed: make(chan struct{}),
-		wake:   make(chan struct{}),
+		path:    path,
+		opt:     opt,
+		version: schemaVersion,
+		cols:    eventColumns,
+		closed:  make(chan struct{}),
+		wake:    make(chan struct{}),
 	}
 	if opt.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
@@ -202,9 +233,12 @@ func open(path string, opt Options) (*Store, error) {
 	read.SetConnMaxIdleTime(0)
 	s.read = read
 	if opt.ReadOnly {
-		if err := checkSchema(context.Background(), read, path); err != nil {
+		if s.version, err = checkSchema(context.Background(), read, path); err != nil {
 			s.abortOpen()
 			return nil, err
+		}
+		if s.version < 2 {
+			s.cols = eventColumnsV1
 		}
 	}
 	prepare := func(dst **sql.Stmt, q string) {
@@ -214,9 +248,9 @@ func open(path string, opt Options) (*Store, error) {
 	}
 	prepare(&s.headStmt, `SELECT coalesce(max(position), 0) FROM events`)
 	prepare(&s.existsStmt, `SELECT 1 FROM events WHERE stream = ? LIMIT 1`)
-	prepare(&s.streamFwdStmt, `SELECT `+eventColumns+` FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`)
-	prepare(&s.streamBwdStmt, `SELECT `+eventColumns+` FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
-	prepare(&s.allStmt, `SELECT `+eventColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`)
+	prepare(&s.streamFwdStmt, `SELECT `+s.cols+` FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`)
+	prepare(&s.streamBwdStmt, `SELECT `+s.cols+` FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
+	prepare(&s.allStmt, `SELECT `+s.cols+` FROM events WHERE position > ? ORDER BY position LIMIT ?`)
 	if err != nil {
 		s.abortOpen()
 		return nil, events.Wrap(events.CodeInternal, err, "prepare event store reads in %s", path)
@@ -236,19 +270,19 @@ func (s *Store) abortOpen() {
 }
 
 // checkSchema makes sure a file opened read-only holds an event store this
-// program can read.
-func checkSchema(ctx context.Context, db *sql.DB, path string) error {
+// program can read, and returns its schema version.
+func checkSchema(ctx context.Context, db *sql.DB, path string) (int, error) {
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return events.Wrap(events.CodeUnavailable, err, "open event store %s", path)
+		return 0, events.Wrap(events.CodeUnavailable, err, "open event store %s", path)
 	}
 	switch {
 	case v == 0:
-		return events.Errorf(events.CodeNotFound, "%s holds no event store", path)
+		return 0, events.Errorf(events.CodeNotFound, "%s holds no event store", path)
 	case v > schemaVersion:
-		return events.Errorf(events.CodeInvalid, "event store %s has schema version %d, newer than this program's %d", path, v, schemaVersion)
+		return 0, events.Errorf(events.CodeInvalid, "event store %s has schema version %d, newer than this program's %d", path, v, schemaVersion)
 	}
-	return nil
+	return v, nil
 }
 
 // dsn builds a SQLite URI for path with the given query parameters.
@@ -275,6 +309,11 @@ func writeDSN(path string, extra ...string) string {
 
 // Path returns the file the store was opened on.
 func (s *Store) Path() string { return s.path }
+
+// Hashed reports whether the file keeps event hashes. Only a version-1
+// file opened ReadOnly does not (a writable Open migrates it); its events
+// read back with an empty Hash.
+func (s *Store) Hashed() bool { return s.version >= 2 }
 
 // Stats returns the writer's counters. A ReadOnly store reports zeros.
 func (s *Store) Stats() Stats {
@@ -447,8 +486,9 @@ func scanEvent(rows *sql.Rows) (events.Event, error) {
 		pos, rev int64
 		t        sql.NullInt64
 		data     []byte
+		hash     sql.RawBytes // only read before the next row
 	)
-	err := rows.Scan(&pos, &ev.Stream, &rev, &ev.ID, &ev.Type, &ev.Version, &t, &ev.Actor, &ev.CorrelationID, &ev.CausationID, &data)
+	err := rows.Scan(&pos, &ev.Stream, &rev, &ev.ID, &ev.Type, &ev.Version, &t, &ev.Actor, &ev.CorrelationID, &ev.CausationID, &data, &hash)
 	if err != nil {
 		return ev, err
 	}
@@ -458,5 +498,26 @@ func scanEvent(rows *sql.Rows) (events.Event, error) {
 		ev.Time = time.Unix(0, t.Int64).UTC()
 	}
 	ev.Data = data
+	ev.Hash = hashText(hash)
 	return ev, nil
+}
+
+// hashBlob is how a hash is stored: the bytes its hex digits stand for.
+// Every hash the store writes is events.ChainHash's, 64 hex digits.
+func hashBlob(h string) []byte {
+	b, _ := hex.DecodeString(h)
+	return b
+}
+
+// hashText is the Event.Hash of a stored hash, "" for none.
+func hashText(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) == sha256.Size {
+		var buf [2 * sha256.Size]byte
+		hex.Encode(buf[:], b)
+		return string(buf[:])
+	}
+	return hex.EncodeToString(b)
 }

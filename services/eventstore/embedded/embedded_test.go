@@ -243,6 +243,9 @@ func TestBatchActsAsSerial(t *testing.T) {
 	if got[1].res.Position != all[2].Position {
 		t.Fatalf("request 1 reported position %d, stored at %d", got[1].res.Position, all[2].Position)
 	}
+	// item-1@1 chains to item-1@0 written earlier in the same batch, and
+	// item-old@1 to the event of the batch before.
+	checkChained(t, all)
 }
 
 func mustReq(tb testing.TB, ctx context.Context, stream string, exp eventstore.Expected, evs ...events.Event) *appendReq {
@@ -452,6 +455,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if _, err := s.Append(context.Background(), "commitment-0", eventstore.NoStream, written[0]); err != nil {
 		t.Fatalf("retry of the first append after reopen: %v", err)
 	}
+	// The new writer knows no heads: it chains to the hash in the file.
+	checkChained(t, mustReadAll(t, s))
 }
 
 func TestReadOnlyTailsAWriter(t *testing.T) {

@@ -37,7 +37,7 @@ func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventstore.F
 	if s.isClosed() {
 		return nil, s.errClosed()
 	}
-	q, args := filterQuery(filter)
+	q, args := filterQuery(s.cols, filter)
 	stmt, err := s.read.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, s.readErr(ctx, err, "subscribe")
@@ -57,10 +57,10 @@ func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventstore.F
 // filterQuery builds the batch query of a subscription: events in
 // (cursor, head] that pass the filter. Its first three arguments are
 // cursor, head and the batch size; args holds the filter's.
-func filterQuery(f eventstore.Filter) (string, []any) {
+func filterQuery(cols string, f eventstore.Filter) (string, []any) {
 	var b strings.Builder
 	var args []any
-	b.WriteString(`SELECT ` + eventColumns + ` FROM events WHERE position > ? AND position <= ?`)
+	b.WriteString(`SELECT ` + cols + ` FROM events WHERE position > ? AND position <= ?`)
 	if len(f.StreamPrefixes) > 0 {
 		b.WriteString(` AND (`)
 		for i, p := range f.StreamPrefixes {

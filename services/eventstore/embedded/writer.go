@@ -21,6 +21,17 @@ import (
 // noStream is the head revision of a stream that has no events.
 const noStream = -1
 
+// head is a stream's last event as the writer needs it: its revision, to
+// check expectations and number the next event, and its hash, to chain the
+// next event to it. A stream without events has revision noStream and no
+// hash.
+type head struct {
+	rev  int64
+	hash string
+}
+
+var absent = head{rev: noStream}
+
 // maxHeadCache bounds the writer's memory of stream heads; past it the
 // memory starts over, costing one index probe per stream on its next
 // append.
@@ -57,14 +68,15 @@ type writer struct {
 
 	ckpt *checkpointer
 
-	// heads remembers the last revision of streams (noStream for streams
-	// known to be absent) as committed. It is valid while no other
-	// connection writes the file, which dataVersion detects.
-	heads       map[string]int64
+	// heads remembers the last revision and hash of streams (absent for
+	// streams known to have no events) as committed. It is valid while no
+	// other connection writes the file, which dataVersion detects.
+	heads       map[string]head
 	dataVersion int64
-	// pending holds the heads written by the batch in progress; they join
-	// heads only once the batch commits.
-	pending map[string]int64
+	// pending holds the heads written by the batch in progress, so that a
+	// second append to a stream in the same batch chains to the first;
+	// they join heads only once the batch commits.
+	pending map[string]head
 }
 
 // openWriter opens the write connection, creates the schema if the file
@@ -84,8 +96,8 @@ func openWriter(s *Store) (*writer, error) {
 		db:      db,
 		reqs:    make(chan *appendReq, s.opt.MaxBatch),
 		done:    make(chan struct{}),
-		heads:   make(map[string]int64),
-		pending: make(map[string]int64),
+		heads:   make(map[string]head),
+		pending: make(map[string]head),
 	}
 	w.conn, err = db.Conn(ctx)
 	if err != nil {
@@ -109,7 +121,7 @@ func openWriter(s *Store) (*writer, error) {
 	prepare(&w.release, "RELEASE req")
 	prepare(&w.rollTo, "ROLLBACK TO req")
 	prepare(&w.insert, insertSQL)
-	prepare(&w.head, "SELECT max(revision) FROM events WHERE stream = ?")
+	prepare(&w.head, "SELECT revision, hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1")
 	prepare(&w.byID, "SELECT stream, revision, position, type, data FROM events WHERE id = ?")
 	prepare(&w.dataVers, "PRAGMA data_version")
 	prepare(&w.checkpoint, "PRAGMA wal_checkpoint(PASSIVE)")
@@ -124,7 +136,10 @@ func openWriter(s *Store) (*writer, error) {
 	return w, nil
 }
 
-// migrate brings the file's schema to schemaVersion.
+// migrate brings the file's schema to schemaVersion in one transaction: a
+// new file gets version 1 and then every migration, an older file the
+// migrations it lacks, so both end with the same schema. A crash halfway
+// leaves the file as it was.
 func (w *writer) migrate(ctx context.Context) error {
 	tx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -141,16 +156,73 @@ func (w *writer) migrate(ctx context.Context) error {
 	case v > schemaVersion:
 		return events.Errorf(events.CodeInvalid, "event store %s has schema version %d, newer than this program's %d", w.s.path, v, schemaVersion)
 	}
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return events.Wrap(events.CodeInternal, err, "create event store schema in %s", w.s.path)
+	if v < 1 {
+		if _, err := tx.ExecContext(ctx, schema); err != nil {
+			return events.Wrap(events.CodeInternal, err, "create event store schema in %s", w.s.path)
+		}
+	}
+	if v < 2 {
+		if err := migrateHashes(ctx, tx); err != nil {
+			return events.Wrap(events.CodeInternal, err, "add event hashes to %s", w.s.path)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
-		return events.Wrap(events.CodeInternal, err, "create event store schema in %s", w.s.path)
+		return events.Wrap(events.CodeInternal, err, "set event store schema version in %s", w.s.path)
 	}
 	if err := tx.Commit(); err != nil {
-		return events.Wrap(events.CodeInternal, err, "create event store schema in %s", w.s.path)
+		return events.Wrap(events.CodeInternal, err, "migrate event store schema in %s", w.s.path)
 	}
 	return nil
+}
+
+// migrateBatch is how many events the hash migration reads at a time.
+var migrateBatch = 5000
+
+// migrateHashes adds the hash column to a version-1 table and fills it:
+// each event chained to the one before it in its stream, exactly as
+// Append would have. Events are read in position order, in which every
+// stream's revisions rise, keeping the last hash of every stream in
+// memory (one entry per stream).
+func migrateHashes(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, schemaV2); err != nil {
+		return err
+	}
+	sel, err := tx.PrepareContext(ctx, `SELECT `+eventColumns+` FROM events WHERE position > ? ORDER BY position LIMIT ?`)
+	if err != nil {
+		return err
+	}
+	defer sel.Close()
+	upd, err := tx.PrepareContext(ctx, `UPDATE events SET hash = ? WHERE position = ?`)
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	last := make(map[string]string)
+	var after int64
+	for {
+		// A whole page is read before any row is updated: SQLite leaves
+		// undefined what a statement still reading sees of its own
+		// connection's writes.
+		rows, err := sel.QueryContext(ctx, after, migrateBatch)
+		if err != nil {
+			return err
+		}
+		evs, err := scanEvents(rows)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			h := events.ChainHash(last[e.Stream], e)
+			last[e.Stream] = h
+			if _, err := upd.ExecContext(ctx, hashBlob(h), int64(e.Position)); err != nil {
+				return fmt.Errorf("position %d: %w", e.Position, err)
+			}
+		}
+		if len(evs) < migrateBatch {
+			return nil
+		}
+		after = int64(evs[len(evs)-1].Position)
+	}
 }
 
 // start starts the writer and checkpointer goroutines.
@@ -383,24 +455,27 @@ type applied struct {
 // request's own failure (conflict); err is a failure of the database that
 // dooms the whole batch.
 func (w *writer) apply(ctx context.Context, r *appendReq) (res applied, reqErr, err error) {
-	head, known := w.knownHead(r.stream)
+	hd, known := w.knownHead(r.stream)
 	if !known && r.expected.Kind != eventstore.KindNoStream {
-		if head, err = w.queryHead(ctx, r.stream); err != nil {
+		// One probe gives both what the expectation is checked against
+		// and what the new events chain to.
+		if hd, err = w.queryHead(ctx, r.stream); err != nil {
 			return res, nil, err
 		}
-		w.heads[r.stream] = head
+		w.heads[r.stream] = hd
 		known = true
 	}
 	if !known {
 		// NoStream on a stream not seen yet: assume it is absent and let
 		// UNIQUE(stream, revision) say otherwise, saving a probe per new
-		// stream.
-		head = noStream
+		// stream. The first event of a stream chains to nothing.
+		hd = absent
 	}
-	if expectationHolds(r.expected, head) {
-		res, err = w.insertAll(ctx, r, head+1)
+	if expectationHolds(r.expected, hd.rev) {
+		var last string
+		res, last, err = w.insertAll(ctx, r, hd)
 		if err == nil {
-			w.pending[r.stream] = int64(res.NextExpected)
+			w.pending[r.stream] = head{rev: int64(res.NextExpected), hash: last}
 			return res, nil, nil
 		}
 		if !isConstraint(err) {
@@ -451,19 +526,19 @@ func (w *writer) slowPath(ctx context.Context, r *appendReq) (res applied, reqEr
 
 	// No id is stored: this is about the revision. Look at the stream as
 	// it is, not as remembered.
-	head, err := w.queryHead(ctx, r.stream)
+	hd, err := w.queryHead(ctx, r.stream)
 	if err != nil {
 		return res, nil, err
 	}
 	if _, inBatch := w.pending[r.stream]; inBatch {
-		w.pending[r.stream] = head
+		w.pending[r.stream] = hd
 	} else {
-		w.heads[r.stream] = head
+		w.heads[r.stream] = hd
 	}
-	if !expectationHolds(r.expected, head) {
-		return res, events.Errorf(events.CodeConflict, "append to %s: expected %s, found %s", r.stream, r.expected, describeHead(head)), nil
+	if !expectationHolds(r.expected, hd.rev) {
+		return res, events.Errorf(events.CodeConflict, "append to %s: expected %s, found %s", r.stream, r.expected, describeHead(hd.rev)), nil
 	}
-	res, err = w.insertAll(ctx, r, head+1)
+	res, lastHash, err := w.insertAll(ctx, r, hd)
 	if isConstraint(err) {
 		// Neither the ids nor the revisions are taken, yet SQLite refused:
 		// a bug, but one that concerns this request only.
@@ -472,13 +547,13 @@ func (w *writer) slowPath(ctx context.Context, r *appendReq) (res applied, reqEr
 	if err != nil {
 		return res, nil, err
 	}
-	w.pending[r.stream] = int64(res.NextExpected)
+	w.pending[r.stream] = head{rev: int64(res.NextExpected), hash: lastHash}
 	return res, nil, nil
 }
 
-// knownHead returns the stream's last revision as this batch sees it, if
+// knownHead returns the stream's last event as this batch sees it, if
 // remembered.
-func (w *writer) knownHead(stream string) (int64, bool) {
+func (w *writer) knownHead(stream string) (head, bool) {
 	if h, ok := w.pending[stream]; ok {
 		return h, true
 	}
@@ -486,15 +561,16 @@ func (w *writer) knownHead(stream string) (int64, bool) {
 	return h, ok
 }
 
-func (w *writer) queryHead(ctx context.Context, stream string) (int64, error) {
-	var h sql.NullInt64
-	if err := w.head.QueryRowContext(ctx, stream).Scan(&h); err != nil {
-		return 0, err
+// queryHead reads the stream's last revision and hash from the file.
+func (w *writer) queryHead(ctx context.Context, stream string) (head, error) {
+	var h head
+	var hash []byte
+	err := w.head.QueryRowContext(ctx, stream).Scan(&h.rev, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return absent, nil
 	}
-	if !h.Valid {
-		return noStream, nil
-	}
-	return h.Int64, nil
+	h.hash = hashText(hash)
+	return h, err
 }
 
 // stored is what the idempotency check needs of an event already written.
@@ -514,19 +590,25 @@ func (w *writer) lookupID(ctx context.Context, id string) (stored, bool, error) 
 	return st, err == nil, err
 }
 
-// insertAll writes r's events with revisions from first on. Either all of
-// them are written or none: a multi-event request runs inside a savepoint
-// so that a failure halfway leaves nothing behind in the batch.
-func (w *writer) insertAll(ctx context.Context, r *appendReq, first int64) (applied, error) {
+// insertAll writes r's events after prev, the stream's last event, each
+// with the next revision and chained to the one before it, and returns the
+// hash of the last. Either all of them are written or none: a multi-event
+// request runs inside a savepoint so that a failure halfway leaves nothing
+// behind in the batch.
+func (w *writer) insertAll(ctx context.Context, r *appendReq, prev head) (applied, string, error) {
 	multi := len(r.evs) > 1
 	if multi {
 		if _, err := w.savepoint.ExecContext(ctx); err != nil {
-			return applied{}, err
+			return applied{}, "", err
 		}
 	}
+	first := prev.rev + 1
+	hash := prev.hash
 	var pos int64
 	for i, ev := range r.evs {
-		res, err := w.insert.ExecContext(ctx, r.stream, first+int64(i), ev.ID, ev.Type, ev.Version, r.times[i], ev.Actor, ev.CorrelationID, ev.CausationID, []byte(ev.Data))
+		ev.Stream, ev.Revision = r.stream, uint64(first+int64(i))
+		hash = events.ChainHash(hash, ev)
+		res, err := w.insert.ExecContext(ctx, r.stream, first+int64(i), ev.ID, ev.Type, ev.Version, r.times[i], ev.Actor, ev.CorrelationID, ev.CausationID, []byte(ev.Data), hashBlob(hash))
 		if err == nil {
 			pos, err = res.LastInsertId()
 		}
@@ -535,15 +617,15 @@ func (w *writer) insertAll(ctx context.Context, r *appendReq, first int64) (appl
 				w.rollTo.ExecContext(ctx)
 				w.release.ExecContext(ctx)
 			}
-			return applied{}, err
+			return applied{}, "", err
 		}
 	}
 	if multi {
 		if _, err := w.release.ExecContext(ctx); err != nil {
-			return applied{}, err
+			return applied{}, "", err
 		}
 	}
-	return applied{AppendResult: eventstore.AppendResult{NextExpected: uint64(first) + uint64(len(r.evs)) - 1, Position: uint64(pos)}, wrote: true}, nil
+	return applied{AppendResult: eventstore.AppendResult{NextExpected: uint64(first) + uint64(len(r.evs)) - 1, Position: uint64(pos)}, wrote: true}, hash, nil
 }
 
 func expectationHolds(e eventstore.Expected, head int64) bool {

@@ -12,8 +12,18 @@
 // the time (RFC 3339 with nanoseconds and the writer's offset), the actor and
 // the correlation and causation ids, which use EventStoreDB's own
 // "$correlationId" and "$causationId" keys so that its by-correlation
-// projection understands them. Type becomes the event type and Data the JSON
-// data, byte for byte.
+// projection understands them, and the event's chain hash. Type becomes the
+// event type and Data the JSON data, byte for byte.
+//
+// # Hash chain
+//
+// Append reads the stream's last event (backwards, one event) and chains
+// the new events to its hash (events.ChainHash). It then appends expecting
+// exactly that last revision (or no stream), whatever the caller expected,
+// so that no other writer's events can come between: a second writer that
+// read the same head fails with a wrong expected version, and an append
+// expecting any revision or an existing stream reads the head again and
+// retries. The caller's own expectation is checked against the head read.
 //
 // # Positions
 //
@@ -36,9 +46,10 @@
 // # Idempotency
 //
 // EventStoreDB recognises a retried append by its event ids and writes
-// nothing, returning the first result, whenever the retry carries the
-// expected revision the first attempt had (an exact revision or no stream),
-// however far the stream has moved on since. A retry that matches only some
+// nothing, returning the first result (and keeping the first hashes),
+// whenever the retry carries the expected revision the first attempt had
+// (an exact revision or no stream), however far the stream has moved on
+// since. A retry that matches only some
 // of the events already stored is a conflict. These are the cases the
 // conformance suite checks for every store. The store goes further than the
 // server in one way: EventStoreDB compares ids only, so after each append
@@ -47,9 +58,10 @@
 //
 // Where it differs from the embedded store, which keeps a permanent unique
 // index on event id:
-//   - A retry expecting any revision or that the stream exists is recognised
-//     only on a best-effort basis (the server remembers recent ids): a late
-//     retry can be written a second time.
+//   - A retry expecting any revision or that the stream exists is
+//     recognised only while its events are still the last of the stream
+//     (its last event is the stream's head): a late retry is written a
+//     second time.
 //   - Event ids are unique per stream, not across the store: the same id
 //     appended to another stream is a new event, not a conflict.
 //
@@ -146,6 +158,7 @@ type metadata struct {
 	Actor         string    `json:"actor,omitempty"`
 	CorrelationID string    `json:"$correlationId,omitempty"`
 	CausationID   string    `json:"$causationId,omitempty"`
+	Hash          string    `json:"hash,omitempty"`
 }
 
 // eventID returns the EventStoreDB event id for our id.
@@ -156,7 +169,8 @@ func eventID(id string) uuid.UUID {
 	return uuid.NewSHA1(idNamespace, []byte(id))
 }
 
-func toEventData(ev events.Event) (esdb.EventData, error) {
+// toEventData returns the record of ev with its chain hash.
+func toEventData(ev events.Event, hash string) (esdb.EventData, error) {
 	meta, err := json.Marshal(metadata{
 		ID:            ev.ID,
 		Version:       ev.Version,
@@ -164,6 +178,7 @@ func toEventData(ev events.Event) (esdb.EventData, error) {
 		Actor:         ev.Actor,
 		CorrelationID: ev.CorrelationID,
 		CausationID:   ev.CausationID,
+		Hash:          hash,
 	})
 	if err != nil {
 		return esdb.EventData{}, events.Invalid("time", err.Error())
@@ -202,6 +217,7 @@ func fromRecorded(r *esdb.RecordedEvent) (events.Event, error) {
 		ev.Actor = m.Actor
 		ev.CorrelationID = m.CorrelationID
 		ev.CausationID = m.CausationID
+		ev.Hash = m.Hash
 	}
 	return ev, nil
 }
@@ -261,27 +277,56 @@ func validateAppend(stream string, evs []events.Event) error {
 }
 
 // Append writes evs to stream if expected holds; see the package comment
-// for how retries are recognised. It returns CodeInvalid for an empty or
-// '$' stream name, no events, an event without id or type or with data that
-// is not JSON, or one id twice; CodeConflict when expected does not hold or
-// known ids come with different content; CodeUnavailable when the server
-// cannot be reached.
+// for how retries are recognised and how events are chained. It returns
+// CodeInvalid for an empty or '$' stream name, no events, an event without
+// id or type or with data that is not JSON, or one id twice; CodeConflict
+// when expected does not hold or known ids come with different content;
+// CodeUnavailable when the server cannot be reached.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.Expected, evs ...events.Event) (eventstore.AppendResult, error) {
 	if err := validateAppend(stream, evs); err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	exp, err := toExpected(expected)
-	if err != nil {
+	if _, err := toExpected(expected); err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	data := make([]esdb.EventData, len(evs))
-	for i, ev := range evs {
-		if data[i], err = toEventData(ev); err != nil {
+	var (
+		wr  *esdb.WriteResult
+		err error
+	)
+	for attempt := 1; ; attempt++ {
+		var last *events.Event
+		if last, err = s.lastEvent(ctx, stream); err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("append %s: read its last event: %w", stream, err)
+		}
+		var exp esdb.ExpectedRevision
+		var chained bool
+		if exp, chained, err = serverExpected(expected, last, evs); err != nil {
 			return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 		}
-	}
-	wr, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: exp}, data...)
-	if err != nil {
+		prev, next := "", uint64(0)
+		if last != nil {
+			prev, next = last.Hash, last.Revision+1
+		}
+		data := make([]esdb.EventData, len(evs))
+		for i, ev := range evs {
+			ev.Stream, ev.Revision = stream, next+uint64(i)
+			prev = events.ChainHash(prev, ev)
+			if data[i], err = toEventData(ev, prev); err != nil {
+				return eventstore.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+			}
+		}
+		wr, err = s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: exp}, data...)
+		if err == nil {
+			break
+		}
+		// Another writer appended between the read of the head and this
+		// append. A caller that expects any revision or an existing stream
+		// does not mind: chain to the new head and try again.
+		var e *esdb.Error
+		if chained && errors.As(err, &e) && e.Code() == esdb.ErrorCodeWrongExpectedVersion &&
+			(expected.Kind == eventstore.KindAny || expected.Kind == eventstore.KindStreamExists) && attempt < maxChainAttempts {
+			continue
+		}
 		return eventstore.AppendResult{}, fmt.Errorf("append %s expecting %v: %w", stream, expected, mapError(ctx, err, true))
 	}
 
@@ -313,6 +358,73 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		}
 	}
 	return eventstore.AppendResult{NextExpected: last, Position: stored[n-1].Position}, nil
+}
+
+// maxChainAttempts bounds how often an append expecting any revision or an
+// existing stream reads the head again after losing a race for it. Each
+// loss means another writer's append went through, so only a stream under
+// very heavy contention gets there; the caller then sees a conflict.
+const maxChainAttempts = 100
+
+// lastEvent returns the stream's last event, nil when it has none.
+func (s *Store) lastEvent(ctx context.Context, stream string) (*events.Event, error) {
+	evs, err := s.readStream(ctx, stream, esdb.Backwards, esdb.End{}, 1)
+	if events.ErrorCode(err) == events.CodeNotFound {
+		return nil, nil
+	}
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	return &evs[0], nil
+}
+
+// serverExpected checks the caller's expectation against last, the
+// stream's last event (nil: none), and returns what the append must expect
+// of the server. chained says the new events are written exactly after
+// last, so the hashes computed from it hold; otherwise the append can only
+// be recognised as a retry of one already stored (the server writes
+// nothing and keeps the first hashes) or fail, never write.
+func serverExpected(expected eventstore.Expected, last *events.Event, evs []events.Event) (exp esdb.ExpectedRevision, chained bool, err error) {
+	found := "no stream"
+	if last != nil {
+		found = fmt.Sprintf("revision %d", last.Revision)
+	}
+	conflict := events.Errorf(events.CodeConflict, "expected %s, found %s", expected, found)
+	switch expected.Kind {
+	case eventstore.KindNoStream:
+		// With events stored this is a retry or a conflict; the server
+		// tells which, and writes nothing either way.
+		return esdb.NoStream{}, last == nil, nil
+	case eventstore.KindExact:
+		switch {
+		case last != nil && last.Revision == expected.Revision:
+			return esdb.Revision(expected.Revision), true, nil
+		case last != nil && expected.Revision < last.Revision:
+			// A retry or a conflict, as above: the stream is past it.
+			return esdb.Revision(expected.Revision), false, nil
+		}
+		return nil, false, conflict
+	case eventstore.KindStreamExists:
+		if last == nil {
+			return nil, false, conflict
+		}
+	}
+	if last == nil {
+		return esdb.NoStream{}, true, nil
+	}
+	// Any or StreamExists. A retry whose events are the stream's last:
+	// expect what the first attempt found, which the server recognises.
+	n := uint64(len(evs))
+	if last.ID == evs[n-1].ID {
+		switch {
+		case last.Revision+1 < n:
+			return nil, false, events.Errorf(events.CodeConflict, "event id %s is already stored at revision %d, but not after the events before it", last.ID, last.Revision)
+		case last.Revision+1 == n:
+			return esdb.NoStream{}, false, nil
+		}
+		return esdb.Revision(last.Revision - n), false, nil
+	}
+	return esdb.Revision(last.Revision), true, nil
 }
 
 // sameContent reports whether a retry's event b is the stored a: the same

@@ -162,7 +162,13 @@ func TestEventRoundTrip(t *testing.T) {
 		CausationID:   "命令-提交整改",
 		Data:          json.RawMessage(`{ "title": "社区走访每周至少一次", "note": "🚩" }`),
 	}
-	d, err := toEventData(want)
+	// The hash travels in the metadata and, with the time back to the
+	// nanosecond, still chains after the round trip.
+	prev := events.ChainHash("", events.Event{ID: "前一事件", Stream: "item-整改", Revision: 3})
+	placed := want
+	placed.Stream, placed.Revision = "item-整改", 4
+	want.Hash = events.ChainHash(prev, placed)
+	d, err := toEventData(want, want.Hash)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +195,50 @@ func TestEventRoundTrip(t *testing.T) {
 	}
 	if string(got.Data) != string(want.Data) {
 		t.Fatalf("data %s, want byte for byte %s", got.Data, want.Data)
+	}
+	if got.Hash != want.Hash || events.ChainHash(prev, got) != got.Hash {
+		t.Fatalf("hash %q after the round trip, want %q, recomputed %q", got.Hash, want.Hash, events.ChainHash(prev, got))
+	}
+}
+
+// serverExpected decides, from the stream's last event, what an append
+// expects of the server: the hashes it computed hold only when the server
+// can write nothing but exactly after that event.
+func TestServerExpectedNeverForksTheChain(t *testing.T) {
+	last := &events.Event{ID: "e4", Revision: 4}
+	evs := []events.Event{{ID: "n1"}, {ID: "n2"}}
+	retry := []events.Event{{ID: "e3"}, {ID: "e4"}}
+	cases := []struct {
+		name     string
+		expected eventstore.Expected
+		last     *events.Event
+		evs      []events.Event
+		want     esdb.ExpectedRevision // nil: a conflict without asking the server
+		chained  bool
+	}{
+		{"any on a new stream", eventstore.Any, nil, evs, esdb.NoStream{}, true},
+		{"any", eventstore.Any, last, evs, esdb.Revision(4), true},
+		{"any, the retry still at the head", eventstore.Any, last, retry, esdb.Revision(2), false},
+		{"stream exists", eventstore.StreamExists, last, evs, esdb.Revision(4), true},
+		{"stream exists on a new stream", eventstore.StreamExists, nil, evs, nil, false},
+		{"no stream on a new stream", eventstore.NoStream, nil, evs, esdb.NoStream{}, true},
+		{"no stream on an existing one: retry or conflict", eventstore.NoStream, last, evs, esdb.NoStream{}, false},
+		{"exact at the head", eventstore.Exact(4), last, evs, esdb.Revision(4), true},
+		{"exact behind the head: retry or conflict", eventstore.Exact(2), last, evs, esdb.Revision(2), false},
+		{"exact past the head", eventstore.Exact(7), last, evs, nil, false},
+		{"exact on a new stream", eventstore.Exact(0), nil, evs, nil, false},
+	}
+	for _, c := range cases {
+		got, chained, err := serverExpected(c.expected, c.last, c.evs)
+		if c.want == nil {
+			if events.ErrorCode(err) != events.CodeConflict {
+				t.Errorf("%s: %v, %v; want a conflict", c.name, got, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want || chained != c.chained {
+			t.Errorf("%s: expect %#v (chained %v), %v; want %#v (chained %v)", c.name, got, chained, err, c.want, c.chained)
+		}
 	}
 }
 

@@ -362,7 +362,11 @@ func testMetadata(t *testing.T, h Harness) {
 		if got.Position != fromAll[i].Position || fromStream[i].Position != fromAll[i].Position {
 			t.Errorf("event %s: position %d by subscription, %d by stream, %d in $all", w.ID, got.Position, fromStream[i].Position, fromAll[i].Position)
 		}
+		if got.Hash != fromAll[i].Hash || fromStream[i].Hash != fromAll[i].Hash {
+			t.Errorf("event %s: hash %q by subscription, %q by stream, %q in $all", w.ID, got.Hash, fromStream[i].Hash, fromAll[i].Hash)
+		}
 	}
+	checkChain(t, fromAll)
 	if res.Position != fromAll[1].Position {
 		t.Errorf("append result position %d, last event at %d", res.Position, fromAll[1].Position)
 	}

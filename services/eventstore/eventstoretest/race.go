@@ -231,9 +231,11 @@ func checkAcks(tb testing.TB, stored []events.Event, acks []ack, exhaustive bool
 }
 
 // checkStreams fails tb unless every stream in stored has revisions 0..n-1
-// in $all order and reads back as exactly that sequence.
+// in $all order, each event chained to the one before, and reads back as
+// exactly that sequence.
 func checkStreams(tb testing.TB, ctx context.Context, s eventstore.Store, stored []events.Event) {
 	tb.Helper()
+	checkChain(tb, stored)
 	byStream := map[string][]events.Event{}
 	for _, e := range stored {
 		if want := uint64(len(byStream[e.Stream])); e.Revision != want {
@@ -250,8 +252,8 @@ func checkStreams(tb testing.TB, ctx context.Context, s eventstore.Store, stored
 			tb.Fatalf("stream %s holds %d events, $all %d", name, len(got), len(want))
 		}
 		for i := range got {
-			if got[i].ID != want[i].ID || got[i].Position != want[i].Position {
-				tb.Fatalf("stream %s revision %d: %s@%d, $all has %s@%d", name, i, got[i].ID, got[i].Position, want[i].ID, want[i].Position)
+			if got[i].ID != want[i].ID || got[i].Position != want[i].Position || got[i].Hash != want[i].Hash {
+				tb.Fatalf("stream %s revision %d: %s@%d hash %q, $all has %s@%d hash %q", name, i, got[i].ID, got[i].Position, got[i].Hash, want[i].ID, want[i].Position, want[i].Hash)
 			}
 		}
 	}

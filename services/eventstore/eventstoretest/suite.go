@@ -27,7 +27,11 @@
 //     retry that changes either is CodeConflict, while metadata (time,
 //     actor, correlation) may differ between attempts;
 //   - a subscription's Next returns an error once its ctx is done or the
-//     subscription is closed.
+//     subscription is closed;
+//   - every event read back carries events.ChainHash of the previous
+//     event's hash in its stream and itself, computed by the store at
+//     append, whatever hash the appender passed; a retry keeps the first
+//     attempt's hashes.
 package eventstoretest
 
 import (
@@ -107,6 +111,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("read_all", func(t *testing.T) { testReadAll(t, h) })
 	t.Run("metadata_round_trip", func(t *testing.T) { testMetadata(t, h) })
 	t.Run("idempotent_retry", func(t *testing.T) { testIdempotent(t, h) })
+	t.Run("hash_chain", func(t *testing.T) { testHashChain(t, h) })
 	t.Run("race_one_stream", func(t *testing.T) { testRaceOneStream(t, h) })
 	t.Run("race_many_streams", func(t *testing.T) { testRaceManyStreams(t, h) })
 	t.Run("subscribe", func(t *testing.T) { testSubscribe(t, h) })
@@ -274,7 +279,7 @@ func checkSame(tb testing.TB, where string, want, got events.Event) {
 }
 
 // checkStored fails tb unless got is want as stored in stream at revision
-// rev with a position above zero.
+// rev with a position above zero and a hash.
 func checkStored(tb testing.TB, where string, want events.Event, stream string, rev uint64, got events.Event) {
 	tb.Helper()
 	checkSame(tb, where, want, got)
@@ -283,6 +288,9 @@ func checkStored(tb testing.TB, where string, want events.Event, stream string, 
 	}
 	if got.Position == 0 {
 		tb.Errorf("%s: event %s has position 0", where, want.ID)
+	}
+	if !events.ValidSHA256(got.Hash) {
+		tb.Errorf("%s: event %s has hash %q, want 64 lowercase hex digits", where, want.ID, got.Hash)
 	}
 }
 

@@ -42,6 +42,8 @@ var mutants = map[string]mutant{
 		func(s eventstore.Store) eventstore.Store { return lossySubs{Store: s, every: 89, repeat: true} }},
 	"splits_batches": {"writes a batch as separate appends", "crash", "is not stored right after",
 		func(s eventstore.Store) eventstore.Store { return splitBatches{s} }},
+	"unchained_hashes": {"hashes each event without the one before it", "hash_chain", "chained to revision",
+		func(s eventstore.Store) eventstore.Store { return unchainedHashes{s} }},
 }
 
 // TestMutantHost runs the suite against the mutant named in envMutant. It
@@ -174,4 +176,17 @@ func (s splitBatches) Append(ctx context.Context, stream string, exp eventstore.
 		exp = eventstore.Any
 	}
 	return res, nil
+}
+
+// unchainedHashes reads every event back with a hash of its own that does
+// not chain to the event before it, as a store that forgot the previous
+// hash would have written.
+type unchainedHashes struct{ eventstore.Store }
+
+func (s unchainedHashes) ReadAll(ctx context.Context, after uint64, limit int) ([]events.Event, error) {
+	evs, err := s.Store.ReadAll(ctx, after, limit)
+	for i := range evs {
+		evs[i].Hash = events.ChainHash("", evs[i])
+	}
+	return evs, err
 }

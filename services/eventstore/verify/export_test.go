@@ -1,0 +1,4 @@
+package verify
+
+// Page lets tests walk $all in pages smaller than their history.
+var Page = &page
