@@ -59,15 +59,15 @@ func (d directory) loadCached(ctx context.Context, stream string) (history, erro
 		return d.load(ctx, stream)
 	}
 	h := d.cache.get(stream)
-	newest, err := d.store.ReadStream(ctx, stream, eventstore.Backwards, math.MaxUint64, 1)
+	n := len(h.events)
+	current, err := d.current(ctx, stream, h)
 	if events.ErrorCode(err) == events.CodeNotFound {
 		return history{}, nil
 	}
 	if err != nil {
 		return history{}, fmt.Errorf("read %s: %w", stream, err)
 	}
-	n := len(h.events)
-	if n > 0 && newest[0].Revision == h.events[n-1].Revision && newest[0].ID == h.events[n-1].ID {
+	if current {
 		return h, nil
 	}
 	more, err := d.store.ReadStream(ctx, stream, eventstore.Forwards, uint64(n), 0)
@@ -89,6 +89,30 @@ func (d directory) loadCached(ctx context.Context, stream string) (history, erro
 	}
 	d.cache.put(stream, next)
 	return next, nil
+}
+
+// current reports whether h, a copy of stream, ends where the stream does.
+// A store that knows its streams' heads answers from the index and the
+// last event's hash (which covers every event before it); otherwise the
+// last event is read and compared by revision and id. CodeNotFound: the
+// stream has no events.
+func (d directory) current(ctx context.Context, stream string, h history) (bool, error) {
+	n := len(h.events)
+	if heads, ok := d.store.(eventstore.StreamHeads); ok {
+		rev, hash, err := heads.StreamHead(ctx, stream)
+		if err != nil || n == 0 {
+			return false, err
+		}
+		last := h.events[n-1]
+		if hash != "" && last.Hash != "" {
+			return rev == last.Revision && hash == last.Hash, nil
+		}
+	}
+	newest, err := d.store.ReadStream(ctx, stream, eventstore.Backwards, math.MaxUint64, 1)
+	if err != nil || n == 0 {
+		return false, err
+	}
+	return newest[0].Revision == h.events[n-1].Revision && newest[0].ID == h.events[n-1].ID, nil
 }
 
 // load reads and decodes a whole stream; a stream that does not exist is an

@@ -122,6 +122,16 @@ type Subscription interface {
 	Close() error
 }
 
+// StreamHeads is implemented by stores that can tell where a stream ends
+// without reading its last event: the command side checks its copies of
+// user, unit and cycle streams against the store on every command.
+type StreamHeads interface {
+	// StreamHead returns the revision and hash of stream's last event
+	// (the hash is empty in stores written before events carried one),
+	// or CodeNotFound when the stream has no events.
+	StreamHead(ctx context.Context, stream string) (revision uint64, hash string, err error)
+}
+
 // Store is an event store.
 //
 // Errors are *events.Error: CodeConflict for a failed expected-revision

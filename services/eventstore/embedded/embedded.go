@@ -144,6 +144,7 @@ type Store struct {
 	// Statements on the read pool, prepared once: command handlers read
 	// a stream before every append, so parsing each time would show.
 	headStmt, existsStmt, streamFwdStmt, streamBwdStmt, allStmt *sql.Stmt
+	streamHeadStmt                                              *sql.Stmt
 
 	// Writer side; nil when ReadOnly.
 	w *writer
@@ -251,6 +252,11 @@ func open(path string, opt Options) (*Store, error) {
 	prepare(&s.streamFwdStmt, `SELECT `+s.cols+` FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`)
 	prepare(&s.streamBwdStmt, `SELECT `+s.cols+` FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`)
 	prepare(&s.allStmt, `SELECT `+s.cols+` FROM events WHERE position > ? ORDER BY position LIMIT ?`)
+	if s.cols == eventColumnsV1 {
+		prepare(&s.streamHeadStmt, `SELECT revision, NULL FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1`)
+	} else {
+		prepare(&s.streamHeadStmt, `SELECT revision, hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1`)
+	}
 	if err != nil {
 		s.abortOpen()
 		return nil, events.Wrap(events.CodeInternal, err, "prepare event store reads in %s", path)
@@ -458,6 +464,25 @@ func sqlLimit(limit int) int64 {
 }
 
 // query runs a SELECT of eventColumns on the read pool.
+// StreamHead implements eventstore.StreamHeads: one probe of the
+// (stream, revision) index and the row's hash, instead of reading and
+// scanning the whole last event.
+func (s *Store) StreamHead(ctx context.Context, stream string) (uint64, string, error) {
+	if s.isClosed() {
+		return 0, "", s.errClosed()
+	}
+	var rev int64
+	var hash []byte
+	err := s.streamHeadStmt.QueryRowContext(ctx, stream).Scan(&rev, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", events.Errorf(events.CodeNotFound, "stream %s not found", stream)
+	}
+	if err != nil {
+		return 0, "", s.readErr(ctx, err, "read stream %s", stream)
+	}
+	return uint64(rev), hashText(hash), nil
+}
+
 func (s *Store) query(ctx context.Context, q *sql.Stmt, args ...any) ([]events.Event, error) {
 	rows, err := q.QueryContext(ctx, args...)
 	if err != nil {
