@@ -473,7 +473,9 @@ func (s *Store) StreamHead(ctx context.Context, stream string) (uint64, string, 
 	}
 	var rev int64
 	var hash []byte
-	err := s.streamHeadStmt.QueryRowContext(ctx, stream).Scan(&rev, &hash)
+	// One index probe is over in microseconds; with a cancellable context
+	// the driver would start a goroutine per query to interrupt it.
+	err := s.streamHeadStmt.QueryRowContext(context.WithoutCancel(ctx), stream).Scan(&rev, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", events.Errorf(events.CodeNotFound, "stream %s not found", stream)
 	}
