@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -82,10 +83,11 @@ func (r ScoringRules) check(v *fieldCheck, prefix string) {
 	} {
 		switch {
 		case math.IsNaN(w.val) || math.Abs(w.val) > MaxWeight:
-			v.Add(prefix+w.name, fmt.Sprintf("must be between -%d and %d", MaxWeight, MaxWeight))
+			v.Fault(prefix+w.name, ProblemOutOfRange, fmt.Sprintf("must be between -%d and %d", MaxWeight, MaxWeight),
+				"min", strconv.Itoa(-MaxWeight), "max", strconv.Itoa(MaxWeight))
 		case math.Abs(w.val*100-math.Round(w.val*100)) > 1e-6:
 			// Hundredths keep every score exact to the cent when summed.
-			v.Add(prefix+w.name, "must have at most two decimals")
+			v.Fault(prefix+w.name, ProblemDecimals, "must have at most two decimals")
 		}
 	}
 	v.oneOf(prefix+"rollup", r.Rollup, true, Rollups)
@@ -277,9 +279,9 @@ func (c PublishAssessment) Validate() error {
 	v.oneOf("kind", c.Kind, true, Periods)
 	v.date("period", c.Period, true)
 	v.id("ruleset_id", c.RulesetID, true)
-	v.Check(c.RulesetVersion > 0, "ruleset_version", "must be a published version, 1 or more")
-	v.Check(c.Position > 0, "position", "is required: the store position the result was computed from")
-	v.Check(ValidSHA256(c.Digest), "digest", "must be 64 lowercase hex digits")
+	v.rule(c.RulesetVersion > 0, "ruleset_version", ProblemNotPositive, "must be a published version, 1 or more")
+	v.rule(c.Position > 0, "position", ProblemRequired, "is required: the store position the result was computed from")
+	v.sha256("digest", c.Digest)
 	v.para("note", c.Note, false, MaxTextLen)
 	return v.Err()
 }

@@ -16,7 +16,7 @@ func TestDecodeCarryOverCycle(t *testing.T) {
 	}{
 		{`{"from_cycle_id":"y2019","to_cycle_id":"y2019"}`, "to_cycle_id", "must not be the cycle carried over from"},
 		{`{"from_cycle_id":"y2019","to_cycle_id":"y2020","dry_run":"yes"}`, "dry_run", "must be true or false"},
-		{`{"to_cycle_id":"y2020"}`, "from_cycle_id", problemRequired},
+		{`{"to_cycle_id":"y2020"}`, "from_cycle_id", textRequired},
 	} {
 		_, err := DecodeCommand("cycle.carry_over", []byte(tt.body))
 		if got := fieldProblems(t, err)[tt.field]; got != tt.problem {

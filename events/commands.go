@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -137,7 +138,7 @@ func (c ReportProgress) Validate() error {
 	var v fieldCheck
 	v.id("item_id", c.ItemID, true)
 	if c.Percent != nil {
-		v.Check(*c.Percent >= 0 && *c.Percent <= 100, "percent", "must be between 0 and 100")
+		v.between("percent", *c.Percent, 0, 100, "a percentage")
 	}
 	v.para("note", c.Note, c.Percent == nil, MaxTextLen)
 	return v.Err()
@@ -162,8 +163,8 @@ func (c AttachEvidence) Validate() error {
 	v.id("item_id", c.ItemID, true)
 	v.id("evidence_id", c.EvidenceID, false)
 	v.text("name", c.Name, true, MaxNameLen*2)
-	v.Check(c.Size > 0, "size", problemPositive)
-	v.Check(ValidSHA256(c.SHA256), "sha256", "must be 64 lowercase hex digits")
+	v.rule(c.Size > 0, "size", ProblemNotPositive, textPositive)
+	v.sha256("sha256", c.SHA256)
 	v.text("content_type", c.ContentType, false, MaxShortLen)
 	return v.Err()
 }
@@ -315,8 +316,7 @@ func (c MakeCommitment) Validate() error {
 	v.text("person_name", c.PersonName, false, MaxNameLen)
 	v.text("title", c.Title, true, MaxTitleLen)
 	v.text("activity", c.Activity, true, MaxShortLen)
-	v.Check(c.Target > 0, "target", problemPositive)
-	v.Check(c.Target <= MaxTarget, "target", "must be at most 100000")
+	v.positive("target", c.Target, MaxTarget)
 	v.oneOf("period", c.Period, true, Periods)
 	v.date("start", c.Start, true)
 	v.date("end", c.End, true)
@@ -342,11 +342,10 @@ func (c ReviseCommitment) Validate() error {
 	var v fieldCheck
 	v.id("commitment_id", c.CommitmentID, true)
 	if c.Target != nil {
-		v.Check(*c.Target > 0, "target", problemPositive)
-		v.Check(*c.Target <= MaxTarget, "target", "must be at most 100000")
+		v.positive("target", *c.Target, MaxTarget)
 	}
 	v.oneOf("period", c.Period, false, Periods)
-	v.Check(c.Target != nil || c.Period != "" || !c.End.IsZero(), "target", "one of target, period and end is required")
+	v.rule(c.Target != nil || c.Period != "" || !c.End.IsZero(), "target", ProblemRequired, "one of target, period and end is required")
 	v.para("reason", c.Reason, true, MaxTextLen)
 	return v.Err()
 }
@@ -385,8 +384,7 @@ func (c LogActivity) Validate() error {
 	var v fieldCheck
 	v.id("commitment_id", c.CommitmentID, true)
 	v.id("activity_id", c.ActivityID, false)
-	v.Check(c.Count > 0, "count", problemPositive)
-	v.Check(c.Count <= MaxActivityCount, "count", "must be at most 10000")
+	v.positive("count", c.Count, MaxActivityCount)
 	v.date("occurred_on", c.OccurredOn, true)
 	v.para("note", c.Note, false, MaxTextLen)
 	return v.Err()
@@ -411,7 +409,7 @@ func (c OpenCycle) Validate() error {
 	var v fieldCheck
 	v.id("cycle_id", c.CycleID, false)
 	v.text("name", c.Name, true, MaxTitleLen)
-	v.Check(c.Year >= MinYear && c.Year <= MaxYear, "year", "must be a year between 1900 and 2200")
+	v.between("year", c.Year, MinYear, MaxYear, "a year")
 	v.oneOf("kind", c.Kind, true, CycleKinds)
 	v.date("start", c.Start, true)
 	v.date("end", c.End, true)
@@ -454,7 +452,8 @@ func (c CarryOverCycle) Validate() error {
 	var v fieldCheck
 	v.id("from_cycle_id", c.FromCycleID, true)
 	v.id("to_cycle_id", c.ToCycleID, true)
-	v.Check(c.ToCycleID == "" || c.ToCycleID != c.FromCycleID, "to_cycle_id", "must not be the cycle carried over from")
+	v.rule(c.ToCycleID == "" || c.ToCycleID != c.FromCycleID, "to_cycle_id", ProblemSameAsField, "must not be the cycle carried over from",
+		"other", "from_cycle_id")
 	v.para("reason", c.Reason, false, MaxTextLen)
 	return v.Err()
 }
@@ -502,7 +501,7 @@ func (c RegisterUnit) Validate() error {
 	v.text("name", c.Name, true, MaxNameLen)
 	v.oneOf("kind", c.Kind, true, UnitKinds)
 	v.id("parent_id", c.ParentID, false)
-	v.Check(c.ParentID == "" || c.ParentID != c.UnitID, "parent_id", "must not be the unit itself")
+	v.rule(c.ParentID == "" || c.ParentID != c.UnitID, "parent_id", ProblemSameAsField, "must not be the unit itself", "other", "unit_id")
 	return v.Err()
 }
 
@@ -536,7 +535,7 @@ func (c MoveUnit) Validate() error {
 	var v fieldCheck
 	v.id("unit_id", c.UnitID, true)
 	v.id("parent_id", c.ParentID, false)
-	v.Check(c.ParentID == "" || c.ParentID != c.UnitID, "parent_id", "must not be the unit itself")
+	v.rule(c.ParentID == "" || c.ParentID != c.UnitID, "parent_id", ProblemSameAsField, "must not be the unit itself", "other", "unit_id")
 	return v.Err()
 }
 
@@ -570,7 +569,7 @@ func (CreateUser) CommandName() string { return "user.create" }
 func (c CreateUser) Validate() error {
 	var v fieldCheck
 	v.id("user_id", c.UserID, false)
-	v.Check(c.UserID != SystemActor, "user_id", "is reserved")
+	v.rule(c.UserID != SystemActor, "user_id", ProblemReserved, "is reserved")
 	v.text("name", c.Name, true, MaxNameLen)
 	return v.Err()
 }
@@ -765,9 +764,10 @@ func (c ImportReport) Validate() error {
 	for _, it := range c.Items {
 		n += len(it.Measures)
 	}
-	v.Check(n > 0, "items", "an import needs at least one item or commitment")
+	v.rule(n > 0, "items", ProblemEmpty, "an import needs at least one item or commitment")
 	if n > MaxImportEntries {
-		v.Add("items", fmt.Sprintf("an import takes at most %d entries (items, measures and commitments), not %d; split the report", MaxImportEntries, n))
+		v.Fault("items", ProblemTooMany, fmt.Sprintf("an import takes at most %d entries (items, measures and commitments), not %d; split the report", MaxImportEntries, n),
+			"max", strconv.Itoa(MaxImportEntries))
 		return v.Err()
 	}
 	entries := map[string]bool{}
@@ -775,10 +775,10 @@ func (c ImportReport) Validate() error {
 	entry := func(key, where string) string {
 		switch {
 		case !validEntryKey(key):
-			v.Add(where+".entry", "must be 1 to 32 characters of A-Z a-z 0-9 . _ -")
+			v.Fault(where+".entry", ProblemBadID, "must be 1 to 32 characters of A-Z a-z 0-9 . _ -")
 			return where
 		case entries[key]:
-			v.Add(key+".entry", "is given twice")
+			v.Fault(key+".entry", ProblemDuplicate, "is given twice")
 		}
 		entries[key] = true
 		return key
@@ -788,7 +788,7 @@ func (c ImportReport) Validate() error {
 			return
 		}
 		if other, dup := ids[kind+"/"+id]; dup {
-			v.Add(key+"."+field, "is also the id of "+other)
+			v.Fault(key+"."+field, ProblemDuplicate, "is also the id of "+other, "other", other)
 			return
 		}
 		ids[kind+"/"+id] = key
@@ -800,7 +800,7 @@ func (c ImportReport) Validate() error {
 		if err := cmd.Validate(); errors.As(err, &e) {
 			for _, f := range e.Fields {
 				if !slices.Contains(skip, f.Field) {
-					v.Add(key+"."+f.Field, f.Problem)
+					v.AddField(f.Under(key))
 				}
 			}
 		}

@@ -75,10 +75,10 @@ func TestDecodeCommandReportsEveryBadField(t *testing.T) {
 	_, err := DecodeCommand("item.raise", []byte(body))
 	got := fieldProblems(t, err)
 	want := map[string]string{
-		"cycle_id": problemID,
+		"cycle_id": textID,
 		"unit_id":  "must be a string",
-		"title":    problemRequired,
-		"deadline": problemDate + ": 2019-02-30 is not a calendar day",
+		"title":    textRequired,
+		"deadline": textDate + ": 2019-02-30 is not a calendar day",
 		"severity": "must be one of low, normal, high",
 		"colour":   "is not a field of item.raise",
 	}

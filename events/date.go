@@ -92,9 +92,9 @@ func dateDigits(s string) (y, m, d int, ok bool) {
 func DateProblem(err error) string {
 	e, ok := err.(*Error)
 	if !ok || e.Code != CodeInvalid || strings.HasSuffix(e.Message, "is not a date YYYY-MM-DD") || strings.HasPrefix(e.Message, "a date must be") {
-		return problemDate
+		return textDate
 	}
-	return problemDate + ": " + e.Message
+	return textDate + ": " + e.Message
 }
 
 // MustDate is ParseDate for literals in tests and tables; it panics on a

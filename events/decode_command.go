@@ -77,7 +77,7 @@ func DecodeCommand(name string, data []byte) (Command, error) {
 	for _, key := range keys {
 		idx, ok := fields[key]
 		if !ok {
-			v.Add(key, "is not a field of "+name)
+			v.Fault(key, ProblemUnknownField, "is not a field of "+name)
 			bad[key] = true
 			continue
 		}
@@ -87,7 +87,7 @@ func DecodeCommand(name string, data []byte) (Command, error) {
 		// fields too: a misspelt field must not be dropped silently.
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(f.Addr().Interface()); err != nil {
-			v.Add(key, typeProblem(f.Type(), err))
+			v.AddField(typeProblem(key, f.Type(), err))
 			bad[key] = true
 		}
 	}
@@ -102,7 +102,7 @@ func DecodeCommand(name string, data []byte) (Command, error) {
 			// A field that failed to decode was left at its zero value;
 			// "is required" on top of "must be a date" would only confuse.
 			if !bad[fe.Field] {
-				v.Add(fe.Field, fe.Problem)
+				v.AddField(fe)
 			}
 		}
 	}
@@ -130,31 +130,36 @@ var (
 	timeType = reflect.TypeFor[time.Time]()
 )
 
-// typeProblem says what a field of type t must be, for a value that did not
-// decode into it (err).
-func typeProblem(t reflect.Type, err error) string {
+// typeProblem says what field, of type t, must be, for a value that did
+// not decode into it (err).
+func typeProblem(field string, t reflect.Type, err error) FieldError {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	wrong := func(expected, problem string) FieldError {
+		return Fault(field, ProblemWrongType, problem, "expected", expected)
+	}
 	if t.Kind() == reflect.Slice {
 		// A list of entries: say which part of which entry is wrong.
-		return "must be a list of objects as documented: " + strings.TrimPrefix(err.Error(), "json: ")
+		return wrong("array", "must be a list of objects as documented: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	switch {
 	case t == dateType:
-		return DateProblem(err)
+		return Fault(field, ProblemNotADate, DateProblem(err))
 	case t == timeType:
-		return "must be a time in RFC 3339 form, 2006-01-02T15:04:05+08:00"
+		return Fault(field, ProblemNotATime, "must be a time in RFC 3339 form, 2006-01-02T15:04:05+08:00")
 	}
 	switch t.Kind() {
 	case reflect.String:
-		return "must be a string"
+		return wrong("string", "must be a string")
 	case reflect.Int, reflect.Int64:
-		return "must be an integer"
+		return wrong("integer", "must be an integer")
 	case reflect.Uint64:
-		return "must be a non-negative integer"
+		return wrong("integer", "must be a non-negative integer")
 	case reflect.Bool:
-		return "must be true or false"
+		return wrong("boolean", "must be true or false")
+	case reflect.Struct, reflect.Map:
+		return wrong("object", "must be an object as documented")
 	}
-	return "has the wrong type"
+	return wrong("", "has the wrong type")
 }

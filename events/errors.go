@@ -30,10 +30,16 @@ const (
 	CodeInternal Code = "internal"
 )
 
-// FieldError names one bad input field and what is wrong with it.
+// FieldError names one bad input field and what is wrong with it: Code
+// for machines (one of ProblemCodes), Problem in English for people
+// reading the API, and Params, the values the problem mentions (a limit,
+// the values allowed, another field), for clients that word it
+// themselves.
 type FieldError struct {
-	Field   string `json:"field"`
-	Problem string `json:"problem"`
+	Field   string            `json:"field"`
+	Code    string            `json:"code"`
+	Problem string            `json:"problem"`
+	Params  map[string]string `json:"params,omitempty"`
 }
 
 // Error is rectify's one error type. Message is safe to show to the caller
@@ -82,9 +88,11 @@ func Wrap(code Code, err error, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
 }
 
-// Invalid returns a CodeInvalid error naming one field and its problem.
+// Invalid returns a CodeInvalid error naming one field and its problem,
+// with the catch-all problem code ProblemInvalid; InvalidField gives a
+// problem its own code.
 func Invalid(field, problem string) *Error {
-	return &Error{Code: CodeInvalid, Message: "invalid input", Fields: []FieldError{{Field: field, Problem: problem}}}
+	return InvalidField(FieldError{Field: field, Code: ProblemInvalid, Problem: problem})
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, or
@@ -116,16 +124,32 @@ type Validator struct {
 	fields []FieldError
 }
 
-// Check records problem for field when ok is false.
+// Check records problem for field when ok is false, with the catch-all
+// code ProblemInvalid.
 func (v *Validator) Check(ok bool, field, problem string) {
 	if !ok {
-		v.fields = append(v.fields, FieldError{Field: field, Problem: problem})
+		v.Add(field, problem)
 	}
 }
 
-// Add records a problem for field.
+// Add records a problem for field, with the catch-all code ProblemInvalid.
 func (v *Validator) Add(field, problem string) {
-	v.fields = append(v.fields, FieldError{Field: field, Problem: problem})
+	v.fields = append(v.fields, FieldError{Field: field, Code: ProblemInvalid, Problem: problem})
+}
+
+// Fault records a problem for field with its code and parameters, as the
+// function Fault builds it.
+func (v *Validator) Fault(field, code, problem string, params ...string) {
+	v.fields = append(v.fields, Fault(field, code, problem, params...))
+}
+
+// AddField records a problem found elsewhere, keeping its code (a field
+// without one gets ProblemInvalid).
+func (v *Validator) AddField(fe FieldError) {
+	if fe.Code == "" {
+		fe.Code = ProblemInvalid
+	}
+	v.fields = append(v.fields, fe)
 }
 
 // Err returns a CodeInvalid *Error listing every recorded problem, or nil.

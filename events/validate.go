@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -27,11 +28,12 @@ const (
 // Problem texts shared by the command validators, so that the gateway and
 // tests see one wording per kind of mistake.
 const (
-	problemRequired = "is required"
-	problemID       = "must be 1 to 64 characters of A-Z a-z 0-9 _ -"
-	problemDate     = "must be a date YYYY-MM-DD"
-	problemPositive = "must be positive"
-	problemBidi     = "must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069): " +
+	textRequired = "is required"
+	textID       = "must be 1 to 64 characters of A-Z a-z 0-9 _ -"
+	textDate     = "must be a date YYYY-MM-DD"
+	textPositive = "must be positive"
+	textSHA256   = "must be 64 lowercase hex digits"
+	textBidi     = "must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069): " +
 		"mixed Chinese, Arabic and Latin text is shown in the right order without them"
 )
 
@@ -47,16 +49,56 @@ func IsBidiControl(r rune) bool {
 	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069
 }
 
-// fieldCheck wraps a Validator with the checks commands share.
+// fieldCheck wraps a Validator with the checks commands share. Each
+// records its problem with its own code (ProblemCodes), never the
+// catch-all: a test drives every command with bad input to hold that.
 type fieldCheck struct{ Validator }
+
+// rule records problem for field with code and params when ok is false.
+func (c *fieldCheck) rule(ok bool, field, code, problem string, params ...string) {
+	if !ok {
+		c.Fault(field, code, problem, params...)
+	}
+}
+
+// required records that field is missing.
+func (c *fieldCheck) required(field string) {
+	c.Fault(field, ProblemRequired, textRequired)
+}
 
 // id checks an id field; an empty id is fine unless required.
 func (c *fieldCheck) id(field, id string, required bool) {
 	if id == "" {
-		c.Check(!required, field, problemRequired)
+		if required {
+			c.required(field)
+		}
 		return
 	}
-	c.Check(ValidID(id), field, problemID)
+	c.rule(ValidID(id), field, ProblemBadID, textID)
+}
+
+// positive checks that n is above 0 and at most max.
+func (c *fieldCheck) positive(field string, n, max int) {
+	switch {
+	case n <= 0:
+		c.Fault(field, ProblemNotPositive, textPositive)
+	case n > max:
+		c.Fault(field, ProblemTooLarge, fmt.Sprintf("must be at most %d", max), "max", strconv.Itoa(max))
+	}
+}
+
+// between checks that n lies in min..max; what words the problem ("a
+// year").
+func (c *fieldCheck) between(field string, n, min, max int, what string) {
+	if n < min || n > max {
+		c.Fault(field, ProblemOutOfRange, fmt.Sprintf("must be %s between %d and %d", what, min, max),
+			"min", strconv.Itoa(min), "max", strconv.Itoa(max))
+	}
+}
+
+// sha256 checks a hex SHA-256 digest.
+func (c *fieldCheck) sha256(field, s string) {
+	c.rule(ValidSHA256(s), field, ProblemNotSHA256, textSHA256)
 }
 
 // text checks a one-line text field: valid UTF-8, no control characters
@@ -75,12 +117,12 @@ func (c *fieldCheck) para(field, s string, required bool, max int) {
 func (c *fieldCheck) str(field, s string, required bool, max int, multiline bool) {
 	if strings.TrimSpace(s) == "" {
 		if required {
-			c.Add(field, problemRequired)
+			c.required(field)
 		}
 		return
 	}
 	if !utf8.ValidString(s) {
-		c.Add(field, "must be valid UTF-8")
+		c.Fault(field, ProblemBadUTF8, "must be valid UTF-8")
 		return
 	}
 	for _, r := range s {
@@ -88,29 +130,31 @@ func (c *fieldCheck) str(field, s string, required bool, max int, multiline bool
 			continue
 		}
 		if unicode.IsControl(r) {
-			c.Add(field, "must not contain control characters")
+			c.Fault(field, ProblemControlChar, "must not contain control characters")
 			return
 		}
 		if IsBidiControl(r) {
-			c.Add(field, problemBidi)
+			c.Fault(field, ProblemBidiControl, textBidi)
 			return
 		}
 	}
 	if n := utf8.RuneCountInString(s); n > max {
-		c.Add(field, fmt.Sprintf("must be at most %d characters", max))
+		c.Fault(field, ProblemTooLong, fmt.Sprintf("must be at most %d characters", max), "max", strconv.Itoa(max))
 	}
 }
 
 // date checks that a required date is present. A Date that is not zero is
 // always a valid day in range: the constructors and UnmarshalJSON see to it.
 func (c *fieldCheck) date(field string, d Date, required bool) {
-	c.Check(!required || !d.IsZero(), field, problemDate)
+	c.rule(!required || !d.IsZero(), field, ProblemNotADate, textDate)
 }
 
 // oneOf checks that s is one of allowed (or empty, when not required).
 func (c *fieldCheck) oneOf(field, s string, required bool, allowed []string) {
 	if s == "" {
-		c.Check(!required, field, problemRequired)
+		if required {
+			c.required(field)
+		}
 		return
 	}
 	for _, a := range allowed {
@@ -118,13 +162,13 @@ func (c *fieldCheck) oneOf(field, s string, required bool, allowed []string) {
 			return
 		}
 	}
-	c.Add(field, "must be one of "+strings.Join(allowed, ", "))
+	c.Fault(field, ProblemNotOneOf, "must be one of "+strings.Join(allowed, ", "), "allowed", strings.Join(allowed, ","))
 }
 
 // span checks that end is not before start when both are given.
 func (c *fieldCheck) span(startField string, start Date, endField string, end Date) {
 	if !start.IsZero() && !end.IsZero() && end.Before(start) {
-		c.Add(endField, "must not be before "+startField)
+		c.Fault(endField, ProblemBeforeField, "must not be before "+startField, "other", startField)
 	}
 }
 

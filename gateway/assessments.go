@@ -123,7 +123,7 @@ func (s *Server) publishAssessment(c *gin.Context) {
 	if body.Digest != "" && body.Digest != res.Digest {
 		s.writeError(c, &events.Error{Code: events.CodeConflict,
 			Message: "the result at position " + strconv.FormatUint(res.Position, 10) + " is not the one reviewed; look at it again",
-			Fields:  []events.FieldError{{Field: "digest", Problem: "is not the digest of the result (" + res.Digest + ")"}}})
+			Fields:  []events.FieldError{events.Fault("digest", events.ProblemInvalid, "is not the digest of the result ("+res.Digest+")")}})
 		return
 	}
 	cmd := events.PublishAssessment{Kind: body.Kind, Period: body.Period, RulesetID: res.Ruleset.ID, RulesetVersion: res.Ruleset.Version,

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -198,12 +199,19 @@ func bindPathFields(c *gin.Context, rt *route, body map[string]json.RawMessage) 
 // maxIdempotencyKey bounds the Idempotency-Key header.
 const maxIdempotencyKey = 200
 
+// badIdempotencyKey is the problem of an Idempotency-Key header too long
+// or not printable ASCII.
+func badIdempotencyKey() error {
+	return events.InvalidField(events.Fault("Idempotency-Key", events.ProblemTooLong,
+		fmt.Sprintf("must be at most %d printable ASCII characters", maxIdempotencyKey), "max", strconv.Itoa(maxIdempotencyKey)))
+}
+
 // send sends one command with the caller as actor and the request's
 // Idempotency-Key, and writes the error reply when it fails.
 func (s *Server) send(c *gin.Context, name string, data []byte) (natsx.CommandReply, bool) {
 	key := c.GetHeader("Idempotency-Key")
 	if len(key) > maxIdempotencyKey || !printableASCII(key) {
-		s.writeError(c, events.Invalid("Idempotency-Key", "must be at most 200 printable ASCII characters"))
+		s.writeError(c, badIdempotencyKey())
 		return natsx.CommandReply{}, false
 	}
 	rep, err := natsx.SendCommand(c.Request.Context(), s.nc, name, natsx.CommandRequest{

@@ -532,10 +532,15 @@ func TestDashboardInBrowser(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`details[data-action="progress"] > summary`)),
 			chromedp.SendKeys(chromedp.CSS(`details[data-action="progress"] input[name="percent"]`), "150"),
 			chromedp.Click(chromedp.CSS(`details[data-action="progress"] button[type="submit"]`)))
-		ad.waitFor(t, "the problem beside the percent field",
+		// The API's problem comes with a code and its limits; the page words
+		// it in Chinese.
+		ad.waitFor(t, "the problem beside the percent field, in Chinese",
 			`(() => { const f = document.querySelector('details[data-action="progress"] [data-field="percent"]');
 				const e = f.querySelector('.field-error');
-				return !e.hidden && e.textContent.includes('100') && f.querySelector('input').getAttribute('aria-invalid') === 'true'; })()`)
+				return !e.hidden && e.dataset.code === 'out_of_range' && f.querySelector('input').getAttribute('aria-invalid') === 'true'; })()`)
+		if got := ad.text(t, `details[data-action="progress"] [data-field="percent"] .field-error`); got != "必须在 0 到 100 之间" {
+			t.Errorf("the percent problem reads %q, want 必须在 0 到 100 之间", got)
+		}
 		ad.screenshot(t, "item-validation-error")
 		var it query.ItemDetail
 		admin.MustGet("/api/v1/items/"+working.ID, &it)
@@ -623,6 +628,55 @@ func TestDashboardInBrowser(t *testing.T) {
 		ed.goTo(t, "#/ledger")
 		ed.waitFor(t, "the raise form", `document.querySelector('details[data-action="raise"]')`)
 		ed.screenshot(t, "ledger-editor")
+	})
+
+	t.Run("an editor assigns an item to a person picked from the unit, and the activity feed names it", func(t *testing.T) {
+		// A new item of 东风, owned by nobody yet.
+		var cycles query.Cycles
+		admin.MustGet("/api/v1/cycles", &cycles)
+		it := struct{ ID, Title string }{Title: "网格员入户走访记录不全"}
+		it.ID = admin.MustPost("/api/v1/items", map[string]any{"cycle_id": openCycle(t, cycles), "unit_id": "sq-dongfeng",
+			"title": it.Title, "deadline": time.Now().AddDate(0, 3, 0).Format("2006-01-02")}, http.StatusCreated).ID
+		name := seeded.Users["u-dongfeng"]
+		ed := br.tab("editor-assigns")
+		ed.signIn(t, seeded.Tokens["u-dongfeng"])
+		ed.goTo(t, "#/items/"+it.ID)
+		// An editor cannot list users; the form lists the unit's people.
+		ed.waitFor(t, "the unit's people in the assign form", `(() => {
+			const s = document.querySelector('details[data-action="assign"] select[name="owner_id"]');
+			return s && s.dataset.loaded > 0 && [...s.options].some((o) => o.value === 'u-dongfeng'); })()`)
+		if opt := eval[string](t, ed, `document.querySelector('details[data-action="assign"] select[name="owner_id"] option[value="u-dongfeng"]').textContent`); !strings.Contains(opt, name) || !strings.Contains(opt, "填报人") {
+			t.Errorf("the person is offered as %q, want the name %s and the role 填报人", opt, name)
+		}
+		if n := ed.count(t, `details[data-action="assign"] input[name="owner_id"]`); n != 0 {
+			t.Error("the assign form still asks for a typed owner id")
+		}
+		ed.do(t, "pick the person",
+			chromedp.Click(chromedp.CSS(`details[data-action="assign"] > summary`)),
+			chromedp.SetValue(chromedp.CSS(`details[data-action="assign"] select[name="owner_id"]`), "u-dongfeng"))
+		eval[chromedp.Void](t, ed, `document.querySelector('details[data-action="assign"] select[name="owner_id"]').dispatchEvent(new Event('change'))`)
+		if got := eval[string](t, ed, `document.querySelector('details[data-action="assign"] input[name="owner_name"]').value`); got != name {
+			t.Errorf("picking the person filled the name with %q, want %q", got, name)
+		}
+		ed.screenshot(t, "item-assign-picker")
+		ed.do(t, "assign", chromedp.Click(chromedp.CSS(`details[data-action="assign"] button[type="submit"]`)))
+		ed.waitFor(t, "the owner on the item", fmt.Sprintf(`document.querySelector('#facts').innerText.includes(%q) &&
+			document.querySelector('#timeline-list [data-type="rectify.item.assigned"]')`, name))
+		var got query.ItemDetail
+		admin.MustGet("/api/v1/items/"+it.ID, &got)
+		if got.OwnerID != "u-dongfeng" || got.OwnerName != name {
+			t.Errorf("the item's owner is %q %q, want u-dongfeng %q", got.OwnerID, got.OwnerName, name)
+		}
+		ed.screenshot(t, "item-assigned-by-picker")
+
+		// The feed names the item by its title, linked to its page.
+		ed.goTo(t, "#/activity")
+		ed.waitFor(t, "the assignment in the feed, under the item's title", fmt.Sprintf(`[...document.querySelectorAll('#feed li.entry[data-type="rectify.item.assigned"]')].some((li) => {
+			const a = li.querySelector('.target a'); return a && a.textContent === %q && a.getAttribute('href') === %q; })`, it.Title, "#/items/"+it.ID))
+		if n := ed.count(t, `#feed .target a`); n == 0 || eval[bool](t, ed, `[...document.querySelectorAll('#feed .target a')].some((a) => a.textContent === a.title)`) {
+			t.Errorf("the feed shows ids instead of titles (%d links)", n)
+		}
+		ed.screenshot(t, "activity-titles")
 	})
 
 	t.Run("a viewer sees no action forms", func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -28,7 +29,12 @@ var statusOf = map[events.Code]int{
 // errorBody is the JSON body of every error reply:
 //
 //	{"error": {"code": "invalid", "message": "invalid input",
-//	           "fields": [{"field": "title", "problem": "is required"}]}}
+//	           "fields": [{"field": "title", "code": "too_long",
+//	                       "problem": "must be at most 200 characters", "params": {"max": "200"}}]}}
+//
+// Each field problem carries a code (events.ProblemCodes) and the
+// parameters its text mentions, so that the dashboard and other clients
+// can word it in their own language.
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -105,11 +111,29 @@ func (s *Server) errorReply(c *gin.Context, err error) (int, errorBody) {
 	}
 	var e *events.Error
 	errors.As(err, &e)
-	d := errorDetail{Code: code, Message: e.Message, Fields: e.Fields}
+	d := errorDetail{Code: code, Message: e.Message, Fields: withCodes(e.Fields)}
 	if d.Message == "" {
 		d.Message = string(code)
 	}
 	return status, errorBody{Error: d}
+}
+
+// withCodes returns fields with the catch-all problem code on any field
+// problem that came without one (from a part of an older build), so that
+// every field problem a client sees has a code.
+func withCodes(fields []events.FieldError) []events.FieldError {
+	for i, f := range fields {
+		if f.Code == "" {
+			fields = slices.Clone(fields)
+			for j := i; j < len(fields); j++ {
+				if fields[j].Code == "" {
+					fields[j].Code = events.ProblemInvalid
+				}
+			}
+			break
+		}
+	}
+	return fields
 }
 
 // readJSONObject reads a request body of at most limit bytes holding one
@@ -131,7 +155,7 @@ func readJSONObject(c *gin.Context, limit int64) (map[string]json.RawMessage, er
 		return nil, err
 	}
 	if out == nil { // the body was "null"
-		return nil, events.Invalid("body", "must be a JSON object")
+		return nil, wrongType("body", "object", "must be a JSON object")
 	}
 	return out, nil
 }
@@ -150,7 +174,7 @@ func decodeStrict(data []byte, v any) error {
 		return jsonProblem(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return events.Invalid("body", "must hold one JSON value only; something follows it")
+		return badJSON("must hold one JSON value only; something follows it")
 	}
 	return nil
 }
@@ -162,26 +186,38 @@ func jsonProblem(err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return events.Invalid("body", fmt.Sprintf("is not valid JSON at byte %d: %v", se.Offset, se))
+		return badJSON(fmt.Sprintf("is not valid JSON at byte %d: %v", se.Offset, se))
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {
 			field = "body"
 			if te.Value == "array" || te.Value == "string" || te.Value == "number" || te.Value == "bool" {
-				return events.Invalid(field, "must be a JSON object, not "+jsonValue(te.Value))
+				return wrongType(field, "object", "must be a JSON object, not "+jsonValue(te.Value))
 			}
 		}
-		return events.Invalid(field, fmt.Sprintf("must be %s, not %s", jsonKind(te.Type.Kind().String()), jsonValue(te.Value)))
+		kind := te.Type.Kind().String()
+		return wrongType(field, jsonExpected(kind), fmt.Sprintf("must be %s, not %s", jsonKind(kind), jsonValue(te.Value)))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return events.Invalid("body", "is not valid JSON: it ends too early")
+		return badJSON("is not valid JSON: it ends too early")
 	}
 	// encoding/json reports an unknown field only as text:
 	// `json: unknown field "x"`.
 	var name string
 	if _, scanErr := fmt.Sscanf(err.Error(), "json: unknown field %q", &name); scanErr == nil {
-		return events.Invalid(name, "is not a field of this request")
+		return events.InvalidField(events.Fault(name, events.ProblemUnknownField, "is not a field of this request"))
 	}
-	return events.Invalid("body", "is not valid JSON: "+err.Error())
+	return badJSON("is not valid JSON: " + err.Error())
+}
+
+// badJSON is the problem of a body that is not one well-formed JSON value.
+func badJSON(problem string) error {
+	return events.InvalidField(events.Fault("body", events.ProblemBadJSON, problem))
+}
+
+// wrongType is the problem of a JSON value of the wrong type; expected
+// names the right one (object, string, integer, ...).
+func wrongType(field, expected, problem string) error {
+	return events.InvalidField(events.Fault(field, events.ProblemWrongType, problem, "expected", expected))
 }
 
 // jsonValue names a JSON value kind as encoding/json reports it.
@@ -193,6 +229,24 @@ func jsonValue(v string) string {
 		return "true or false"
 	}
 	return "a " + v
+}
+
+// jsonExpected names the JSON type of a Go kind for a problem's
+// "expected" parameter.
+func jsonExpected(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "int", "int64", "int32", "uint64", "uint32", "uint":
+		return "integer"
+	case "bool":
+		return "boolean"
+	case "slice":
+		return "array"
+	case "map", "struct":
+		return "object"
+	}
+	return kind
 }
 
 func jsonKind(kind string) string {

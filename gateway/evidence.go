@@ -192,7 +192,7 @@ func (st *evidenceStore) put(r io.Reader, name, declared string) (storedFile, er
 	case size > st.max:
 		return storedFile{}, tooLarge("the file", st.max)
 	case size == 0:
-		return storedFile{}, events.Invalid("file", "is empty")
+		return storedFile{}, events.InvalidField(events.Fault("file", events.ProblemEmpty, "is empty"))
 	}
 	ctype, err := st.detect(head, name, declared, tmp, size)
 	if err != nil {
@@ -511,7 +511,7 @@ func (s *Server) uploadEvidence(c *gin.Context) {
 	}
 	itemID := c.Param("id")
 	if !events.ValidID(itemID) {
-		s.writeError(c, events.Invalid("item_id", "must be 1 to 64 characters of A-Z a-z 0-9 _ -"))
+		s.writeError(c, events.InvalidField(events.Fault("item_id", events.ProblemBadID, "must be 1 to 64 characters of A-Z a-z 0-9 _ -")))
 		return
 	}
 	minPos, err := minPosition(c)

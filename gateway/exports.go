@@ -244,13 +244,13 @@ func parseExportParams(c *gin.Context, view string, scope query.Scope) (exportPa
 		case events.PeriodWeek, events.PeriodMonth, events.PeriodQuarter:
 			p.period = s
 		default:
-			v.Add("period", "must be week, month or quarter")
+			v.Fault("period", events.ProblemNotOneOf, "must be week, month or quarter", "allowed", strings.Join(events.Periods, ","))
 		}
 	}
 	if s := c.Query(paramAsOf); s != "" && exportDoc[view].asOf {
-		var problem string
-		if p.base.AsOf, problem = parseAsOf(s); problem != "" {
-			v.Add(paramAsOf, problem)
+		var code, problem string
+		if p.base.AsOf, code, problem = parseAsOf(s); problem != "" {
+			v.Fault(paramAsOf, code, problem)
 		}
 	}
 	return p, v.Err()

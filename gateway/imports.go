@@ -101,7 +101,7 @@ func (s *Server) draftReport(c *gin.Context) {
 		return
 	}
 	if len(bytes.TrimSpace(text)) == 0 {
-		s.writeError(c, events.Invalid("file", "is empty: send the report's text"))
+		s.writeError(c, events.InvalidField(events.Fault("file", events.ProblemEmpty, "is empty: send the report's text")))
 		return
 	}
 	d, err := report.Parse(bytes.NewReader(text))

@@ -134,23 +134,23 @@ func checkJSON(data []byte) error {
 			field = path(key)
 		}
 		if bad >= 0 && int64(bad) < end {
-			return events.Invalid(field, "must be valid UTF-8 text")
+			return events.InvalidField(events.Fault(field, events.ProblemBadUTF8, "must be valid UTF-8 text"))
 		}
 		if s, ok := tok.(string); ok && loneSurrogate(s, data[start:end]) {
-			return events.Invalid(field, "must be valid Unicode text: it holds a \\u escape of a lone surrogate")
+			return events.InvalidField(events.Fault(field, events.ProblemBadUTF8, "must be valid Unicode text: it holds a \\u escape of a lone surrogate"))
 		}
 		switch {
 		case isKey:
 			folded := strings.ToLower(key)
 			if stack[top].keys[folded] {
-				return events.Invalid(field, "is given more than once (keys that differ only in case count as the same key)")
+				return events.InvalidField(events.Fault(field, events.ProblemDuplicate, "is given more than once (keys that differ only in case count as the same key)"))
 			}
 			stack[top].keys[folded] = true
 			stack[top].key, stack[top].inValue = key, true
 			continue
 		case tok == json.Delim('{') || tok == json.Delim('['):
 			if len(stack) >= maxJSONDepth {
-				return events.Invalid("body", fmt.Sprintf("nests deeper than %d levels", maxJSONDepth))
+				return badJSON(fmt.Sprintf("nests deeper than %d levels", maxJSONDepth))
 			}
 			f := frame{object: tok == json.Delim('{')}
 			if f.object {

@@ -232,7 +232,7 @@ func (s *Server) importLedger(c *gin.Context) {
 func (s *Server) sendImport(c *gin.Context, cmd []byte) (natsx.CommandReply, error) {
 	key := c.GetHeader("Idempotency-Key")
 	if len(key) > maxIdempotencyKey || !printableASCII(key) {
-		return natsx.CommandReply{}, events.Invalid("Idempotency-Key", "must be at most 200 printable ASCII characters")
+		return natsx.CommandReply{}, badIdempotencyKey()
 	}
 	rep, err := natsx.SendCommand(c.Request.Context(), s.nc, importCommand, natsx.CommandRequest{
 		Actor: principalOf(c).UserID, CorrelationID: requestID(c), IdempotencyKey: key, Command: cmd,
@@ -267,7 +267,9 @@ func (s *Server) writeLedgerProblems(c *gin.Context, code events.Code, problems 
 		if p.Column != "" && !strings.HasPrefix(text, p.Column) {
 			text = p.Column + ": " + text
 		}
-		body.Error.Fields = append(body.Error.Fields, events.FieldError{Field: p.Where(), Problem: text})
+		// Problems are worded per sheet, row and column: they keep the
+		// catch-all code, and problems lists them in full.
+		body.Error.Fields = append(body.Error.Fields, events.Fault(p.Where(), events.ProblemInvalid, text))
 	}
 	c.AbortWithStatusJSON(status, body)
 }

@@ -362,9 +362,10 @@ func TestAuthMatrixQueries(t *testing.T) {
 	wait := fmt.Sprintf("min_position=%d", s.last)
 	type visibility int
 	const (
-		listed   visibility = iota // 200, showing the in-scope thing
-		hidden                     // 404 out of scope (200 in scope)
-		adminsOK                   // users: 200 for admins, 403 for the others
+		listed    visibility = iota // 200, showing the in-scope thing
+		hidden                      // 404 out of scope (200 in scope)
+		adminsOK                    // users: 200 for admins, 403 for the others
+		editorsOK                   // a unit's people: 403 for those who may not assign items, else as hidden
 	)
 	// Each route with the in-scope and the out-of-scope request, and what
 	// the in-scope answer must show.
@@ -409,6 +410,8 @@ func TestAuthMatrixQueries(t *testing.T) {
 		{"user", "/api/v1/users/viewerA?" + wait, "/api/v1/users/" + s.userOut + "?" + wait, adminsOK, "viewerA", false, true, http.StatusNotFound, 0},
 		{"user timeline", "/api/v1/users/bravo-user/timeline?" + wait, "/api/v1/users/bravo-user/timeline?" + wait, hidden, "", false, false, 0, 0},
 		{"cycle timeline", "/api/v1/cycles/y2024/timeline?" + wait, "/api/v1/cycles/y2024/timeline?" + wait, hidden, "", false, false, 0, 0},
+		{"unit people", "/api/v1/units/sqA/people?" + wait, "/api/v1/units/sqB/people?" + wait, editorsOK, `"id":"editorA"`, false, false, 0, 0},
+		{"unit people below", "/api/v1/units/sqA1/people?" + wait, "/api/v1/units/sqB/people?" + wait, editorsOK, `"people":[]`, false, false, 0, 0},
 	}
 	noOutside := func(t *testing.T, who, path string, body []byte) {
 		t.Helper()
@@ -442,6 +445,11 @@ func TestAuthMatrixQueries(t *testing.T) {
 						t.Errorf("%s: %d and %d, want 403 (admins only)", role, in.Status, out.Status)
 					}
 					return
+				case c.kind == editorsOK && !slices.Contains(editors, role):
+					if in.Status != http.StatusForbidden || out.Status != http.StatusForbidden {
+						t.Errorf("%s: %d and %d, want 403 (those who may assign items only)", role, in.Status, out.Status)
+					}
+					return
 				case c.inShows == "" && !c.evidence:
 					// Timelines of things of no unit: only the whole
 					// organisation sees them.
@@ -463,7 +471,7 @@ func TestAuthMatrixQueries(t *testing.T) {
 				want := c.outStatus
 				if want == 0 {
 					want = http.StatusOK
-					if c.kind == hidden {
+					if c.kind == hidden || c.kind == editorsOK {
 						want = http.StatusNotFound
 					}
 				}

@@ -199,12 +199,25 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 			"properties": obj{
 				"code":    obj{"type": "string", "enum": []string{"invalid", "not_found", "conflict", "forbidden", "unauthorized", "unavailable", "internal"}},
 				"message": obj{"type": "string"},
-				"fields": obj{"type": "array", "items": obj{
-					"type": "object", "required": []string{"field", "problem"},
-					"properties": obj{"field": obj{"type": "string"}, "problem": obj{"type": "string"}},
-				}},
+				"fields":  obj{"type": "array", "items": obj{"$ref": "#/components/schemas/FieldError"}},
 			},
 		}},
+	}
+	g.components["FieldError"] = obj{
+		"type": "object", "required": []string{"field", "code", "problem"},
+		"description": "One bad field or parameter. Clients show the problem in their own language from code and params; " +
+			"problem is the same in English. New codes may be added: a client that does not know a code shows problem.",
+		"properties": obj{
+			"field": obj{"type": "string", "description": "the JSON field or query parameter, as sent (p1.title for an import entry's)"},
+			"code": obj{"type": "string", "enum": events.ProblemCodes(),
+				"description": "what is wrong, for machines; invalid is the catch-all, where only problem says what"},
+			"problem": obj{"type": "string", "description": "what is wrong, in English"},
+			"params": obj{"type": "object", "additionalProperties": obj{"type": "string"},
+				"description": "the values the problem mentions: max (too_long, too_large, too_many), min and max (out_of_range), " +
+					"allowed, comma-separated (not_one_of), other, a field name (before_field, same_as_field), expected " +
+					"(wrong_type: string, integer, boolean, array, object), date (too_early, too_late, commitment_ended, period_open), " +
+					"from and to (outside_dates), status (wrong_status), unit, cycle, id, measure, measures, role, token, ruleset, version, latest"},
+		},
 	}
 	paths := obj{}
 	for i := range routes {
@@ -230,7 +243,8 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 				"the position it wrote (body and X-Rectify-Position); every GET of a view takes min_position (or the header " +
 				"X-Rectify-Min-Position) and answers once the view has it, or 503 after a bounded wait. Callers see only the " +
 				"units of their roles and their subtrees: a list never shows anything outside, and a single thing outside is 404. " +
-				"Errors are {\"error\": {\"code\", \"message\", \"fields\": [{\"field\", \"problem\"}]}}.",
+				"Errors are {\"error\": {\"code\", \"message\", \"fields\": [{\"field\", \"code\", \"problem\", \"params\"}]}}: " +
+				"each field problem has a machine-readable code (FieldError) beside its English text.",
 		},
 		"servers":  []obj{{"url": "/"}},
 		"security": []obj{{"bearer": []string{}}},

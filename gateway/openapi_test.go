@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	legacyrouter "github.com/getkin/kin-openapi/routers/legacy"
 
+	"rectify/events"
 	"rectify/services/report"
 )
 
@@ -144,7 +146,7 @@ func TestOpenAPIDescribesTheRealReplies(t *testing.T) {
 		"/api/v1/cycles/y2024/timeline", "/api/v1/progress/summary", "/api/v1/progress/trend", "/api/v1/commitments",
 		"/api/v1/commitments/c1", "/api/v1/commitments/c1/compliance", "/api/v1/commitments/c1/timeline", "/api/v1/compliance",
 		"/api/v1/compliance/units", "/api/v1/audit", "/api/v1/timeline?stream=unit-sqA", "/api/v1/users", "/api/v1/users/admin",
-		"/api/v1/users/admin/timeline", "/api/v1/me", "/healthz", "/readyz",
+		"/api/v1/users/admin/timeline", "/api/v1/me", "/healthz", "/readyz", "/api/v1/units/sqA/people", "/api/v1/units/nope/people",
 		"/api/v1/items/nope", "/api/v1/items?limit=999", "/api/v1/items/i1/evidence/" + ev.Evidence.ID,
 	} {
 		path, query, _ := strings.Cut(p, "?")
@@ -160,6 +162,7 @@ func TestOpenAPIDescribesTheRealReplies(t *testing.T) {
 		{"/api/v1/items/i1/measures", `{"text":"每周学习"}`},
 		{"/api/v1/items/i1/submit", `{}`},
 		{"/api/v1/items", `{"title":""}`},
+		{"/api/v1/items", `{"cycle_id":"y2024","unit_id":"sqA","title":"` + strings.Repeat("长", 201) + `","deadline":"2030-02-28","severity":"x"}`},
 		{"/api/v1/users", `{"user_id":"li","name":"李四"}`},
 		{"/api/v1/users/li/tokens", `{"label":"电脑"}`},
 	} {
@@ -176,5 +179,54 @@ func TestOpenAPIDescribesTheRealReplies(t *testing.T) {
 	check(http.MethodPost, "/api/v1/imports/report/confirm", rb, "application/json")
 	if !slices.ContainsFunc(st.Gateway.routes, func(r route) bool { return r.path == "/api/v1/stream" }) {
 		t.Errorf("the live stream is not among the routes")
+	}
+}
+
+// TestOpenAPIDocumentsProblemCodes: the document lists every problem code
+// a field error can carry, and a real 400 carries codes from that list
+// with the parameters its text mentions.
+func TestOpenAPIDocumentsProblemCodes(t *testing.T) {
+	st := MustStartStack(t)
+	doc := mustLoadOpenAPI(t, st)
+	fe := doc.Components.Schemas["FieldError"]
+	if fe == nil || fe.Value == nil || fe.Value.Properties["code"] == nil {
+		t.Fatal("the document has no FieldError schema with a code")
+	}
+	var listed []string
+	for _, v := range fe.Value.Properties["code"].Value.Enum {
+		listed = append(listed, fmt.Sprint(v))
+	}
+	slices.Sort(listed)
+	if want := events.ProblemCodes(); !slices.Equal(listed, want) {
+		t.Errorf("the document lists codes %v, want %v", listed, want)
+	}
+	if !slices.Contains(fe.Value.Required, "code") {
+		t.Errorf("FieldError does not require code: %v", fe.Value.Required)
+	}
+
+	admin := st.Client(t, st.AdminToken)
+	mustOrg(t, admin)
+	r := admin.Post("/api/v1/items", map[string]any{"cycle_id": "y2024", "unit_id": "sqA", "title": strings.Repeat("长", 201),
+		"deadline": "2030-02-30", "severity": "x", "colour": "red"})
+	var body struct {
+		Error struct {
+			Fields []events.FieldError `json:"fields"`
+		} `json:"error"`
+	}
+	r.JSON(t, &body)
+	got := map[string]events.FieldError{}
+	for _, f := range body.Error.Fields {
+		got[f.Field] = f
+	}
+	for field, want := range map[string]events.FieldError{
+		"title":    {Code: events.ProblemTooLong, Params: map[string]string{"max": "200"}},
+		"deadline": {Code: events.ProblemNotADate},
+		"severity": {Code: events.ProblemNotOneOf, Params: map[string]string{"allowed": strings.Join(events.Severities, ",")}},
+		"colour":   {Code: events.ProblemUnknownField},
+	} {
+		f, ok := got[field]
+		if !ok || f.Code != want.Code || !maps.Equal(f.Params, want.Params) || f.Problem == "" {
+			t.Errorf("%s: %+v, want code %s with params %v (reply %d %s)", field, f, want.Code, want.Params, r.Status, r.Body)
+		}
 	}
 }

@@ -42,12 +42,13 @@ func (s *Server) queryHandler(rt *route) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := principalOf(c)
 		scope := p.Scope()
-		if rt.adminScope {
-			if !p.hasRole(events.RoleAdmin) {
-				s.writeError(c, events.Errorf(events.CodeForbidden, "%s may not read %s: needs role admin on some unit", p.UserID, rt.path))
+		if len(rt.scopeRoles) > 0 {
+			if !p.hasRole(rt.scopeRoles...) {
+				s.writeError(c, events.Errorf(events.CodeForbidden, "%s may not read %s: needs role %s on some unit",
+					p.UserID, rt.path, strings.Join(rt.scopeRoles, " or ")))
 				return
 			}
-			scope = scopeOf(p.Roles, events.RoleAdmin)
+			scope = scopeOf(p.Roles, rt.scopeRoles...)
 		}
 		req, view, op, err := buildQuery(c, rt, scope)
 		if err != nil {
@@ -139,7 +140,7 @@ func minPosition(c *gin.Context) (uint64, error) {
 		}
 		n, err := strconv.ParseUint(src.val, 10, 64)
 		if err != nil {
-			return 0, events.Invalid(src.name, "must be a position: a non-negative integer")
+			return 0, wrongType(src.name, "integer", "must be a position: a non-negative integer")
 		}
 		out = max(out, n)
 	}
@@ -147,19 +148,20 @@ func minPosition(c *gin.Context) (uint64, error) {
 }
 
 // parseAsOf reads ?as_of=: an RFC 3339 time ("2024-05-01T00:00:00+08:00"),
-// or a position ("position:123" or "123"). problem says what is wrong.
-func parseAsOf(s string) (a query.AsOf, problem string) {
+// or a position ("position:123" or "123"). code and problem say what is
+// wrong.
+func parseAsOf(s string) (a query.AsOf, code, problem string) {
 	num := strings.TrimPrefix(s, "position:")
 	if n, err := strconv.ParseUint(num, 10, 64); err == nil {
 		if n == 0 {
-			return query.AsOf{}, "must be a position above 0"
+			return query.AsOf{}, events.ProblemNotPositive, "must be a position above 0"
 		}
-		return query.AsOf{Position: n}, ""
+		return query.AsOf{Position: n}, "", ""
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return query.AsOf{Time: t}, ""
+		return query.AsOf{Time: t}, "", ""
 	}
-	return query.AsOf{}, "must be a time such as 2024-05-01T00:00:00+08:00, or a position such as position:123"
+	return query.AsOf{}, events.ProblemNotATime, "must be a time such as 2024-05-01T00:00:00+08:00, or a position such as position:123"
 }
 
 // buildQuery turns the request into the query to send: which view and op
@@ -182,14 +184,14 @@ func buildQuery(c *gin.Context, rt *route, scope query.Scope) (query.Request, st
 		default:
 			v.Add(paramAsOf, "this route does not answer as-of reads")
 		}
-		var problem string
-		if req.AsOf, problem = parseAsOf(s); problem != "" {
-			v.Add(paramAsOf, problem)
+		var code, problem string
+		if req.AsOf, code, problem = parseAsOf(s); problem != "" {
+			v.Fault(paramAsOf, code, problem)
 		}
 	}
 	if s := c.Query(paramToday); s != "" {
 		if req.Today, err = events.ParseDate(s); err != nil {
-			v.Add(paramToday, events.DateProblem(err))
+			v.Fault(paramToday, events.ProblemNotADate, events.DateProblem(err))
 		}
 	}
 	raw, perr := paramsFromURL(c, rt, params, &v)
@@ -214,7 +216,7 @@ func paramsFromURL(c *gin.Context, rt *route, params any, v *events.Validator) (
 	if params == nil {
 		for name := range values {
 			if !slices.Contains(reserved, name) {
-				v.Add(paramName(name), "is not a parameter of this route")
+				v.Fault(paramName(name), events.ProblemUnknownField, "is not a parameter of this route")
 			}
 		}
 		return nil, nil
@@ -250,11 +252,11 @@ func paramsFromURL(c *gin.Context, rt *route, params any, v *events.Validator) (
 			v.Add(name, "is given by the path of this route")
 			continue
 		case !ok || slices.Contains(rt.omit, name):
-			v.Add(paramName(name), "is not a parameter of this route")
+			v.Fault(paramName(name), events.ProblemUnknownField, "is not a parameter of this route")
 			continue
 		}
-		if problem := setParam(ptr.Elem().FieldByIndex(f.Index), values[name]); problem != "" {
-			v.Add(name, problem)
+		if code, problem := setParam(ptr.Elem().FieldByIndex(f.Index), values[name]); problem != "" {
+			v.Fault(name, code, problem, paramsOfProblem(code, f.Type)...)
 		}
 	}
 	// Encode before Validate: Validate may fill defaults, and the view
@@ -270,7 +272,7 @@ func paramsFromURL(c *gin.Context, rt *route, params any, v *events.Validator) (
 				return nil, err
 			}
 			for _, fe := range e.Fields {
-				v.Add(fe.Field, fe.Problem)
+				v.AddField(fe)
 			}
 		}
 	}
@@ -307,9 +309,21 @@ var (
 	timeType = reflect.TypeFor[time.Time]()
 )
 
+// paramsOfProblem are the parameters of a query parameter's problem: the
+// type expected, for a value of the wrong type.
+func paramsOfProblem(code string, t reflect.Type) []string {
+	if code != events.ProblemWrongType {
+		return nil
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return []string{"expected", jsonExpected(t.Kind().String())}
+}
+
 // setParam sets a params field from the query string values of its name,
-// returning the problem when they do not fit.
-func setParam(f reflect.Value, vals []string) string {
+// returning the problem's code and text when they do not fit.
+func setParam(f reflect.Value, vals []string) (code, problem string) {
 	if f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String {
 		for _, val := range vals {
 			for part := range strings.SplitSeq(val, ",") {
@@ -318,31 +332,31 @@ func setParam(f reflect.Value, vals []string) string {
 				}
 			}
 		}
-		return ""
+		return "", ""
 	}
 	if len(vals) != 1 {
-		return "is given more than once"
+		return events.ProblemDuplicate, "is given more than once"
 	}
 	val := vals[0]
 	if f.Kind() == reflect.Pointer {
 		p := reflect.New(f.Type().Elem())
-		if problem := setParam(p.Elem(), vals); problem != "" {
-			return problem
+		if code, problem := setParam(p.Elem(), vals); problem != "" {
+			return code, problem
 		}
 		f.Set(p)
-		return ""
+		return "", ""
 	}
 	switch {
 	case f.Type() == dateType:
 		d, err := events.ParseDate(val)
 		if err != nil {
-			return events.DateProblem(err)
+			return events.ProblemNotADate, events.DateProblem(err)
 		}
 		f.Set(reflect.ValueOf(d))
 	case f.Type() == timeType:
 		t, err := time.Parse(time.RFC3339Nano, val)
 		if err != nil {
-			return "must be a time in RFC 3339 form, 2024-05-01T00:00:00+08:00"
+			return events.ProblemNotATime, "must be a time in RFC 3339 form, 2024-05-01T00:00:00+08:00"
 		}
 		f.Set(reflect.ValueOf(t))
 	case f.Kind() == reflect.String:
@@ -350,25 +364,25 @@ func setParam(f reflect.Value, vals []string) string {
 	case f.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(val)
 		if err != nil {
-			return "must be true or false"
+			return events.ProblemWrongType, "must be true or false"
 		}
 		f.SetBool(b)
 	case f.Kind() == reflect.Int:
 		n, err := strconv.Atoi(val)
 		if err != nil {
-			return "must be an integer"
+			return events.ProblemWrongType, "must be an integer"
 		}
 		f.SetInt(int64(n))
 	case f.Kind() == reflect.Uint64:
 		n, err := strconv.ParseUint(val, 10, 64)
 		if err != nil {
-			return "must be a non-negative integer"
+			return events.ProblemWrongType, "must be a non-negative integer"
 		}
 		f.SetUint(n)
 	default:
-		return "cannot be given in the query string"
+		return events.ProblemInvalid, "cannot be given in the query string"
 	}
-	return ""
+	return "", ""
 }
 
 // meReply is the answer of GET /api/v1/me.

@@ -142,6 +142,8 @@ func TestEveryQueryRoute(t *testing.T) {
 		{"/api/v1/users?" + wait, contains(`"id":"zhang"`, "张三", `"id":"admin"`)},
 		{"/api/v1/users/zhang?" + wait, contains(`"role":"viewer"`)},
 		{"/api/v1/users/zhang/timeline?" + wait, contains(events.UserRoleGranted)},
+		{"/api/v1/units/sqA/people?" + wait, contains(`"id":"zhang"`, "张三", `"role":"viewer"`)},
+		{"/api/v1/units/sqA/people?" + wait + "&as_of=position:" + fmt.Sprint(before.Position), contains(`"people":[]`)},
 		{"/api/v1/me", contains(`"user_id":"admin"`, `"all":true`)},
 	}
 	tested := map[string]bool{}

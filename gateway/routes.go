@@ -43,9 +43,10 @@ type route struct {
 	// asOfNow, the route's own op is an as-of op and as_of is optional.
 	asOf    *asOfQuery
 	asOfNow bool
-	// adminScope: the route reads with the scope of the caller's admin
-	// roles only, and needs one.
-	adminScope bool
+	// scopeRoles: the route reads with the scope of the caller's grants
+	// of these roles only, and needs one (admins only, or those who may
+	// assign items).
+	scopeRoles []string
 	// noAsOf says why the route refuses ?as_of= (400 naming it): set for
 	// the few reads that have no past to show; commands refuse it too.
 	noAsOf string
@@ -139,7 +140,7 @@ func routeTable() []route {
 	const v1 = "/api/v1"
 	withAsOf := func(r route, q asOfQuery) route { r.asOf = &q; return r }
 	asOfNow := func(r route) route { r.asOfNow = true; return r }
-	admin := func(r route) route { r.adminScope = true; return r }
+	admin := func(r route) route { r.scopeRoles = []string{events.RoleAdmin}; return r }
 	// asOfSame: the as-of op takes the route's own parameters and answers
 	// with the route's own result type, from the audit view's history.
 	asOfSame := func(r route, op string) route {
@@ -253,6 +254,7 @@ func routeTable() []route {
 		asOfNow(get(v1+"/units/:id", "getUnit", tagUnits, "One unit, now or as it stood at as_of.",
 			"audit", "asof_unit", &query.AsOfUnitParams{}, query.AsOfUnit{}, bindUnit)),
 		timeline(v1+"/units/:id/timeline", "unitTimeline", tagUnits, events.CategoryUnit),
+		peopleRoute(v1),
 
 		// ---- users ----
 		create(v1+"/users", "createUser", tagUsers, "Create a user account.", events.CreateUser{}, nil),
@@ -333,6 +335,19 @@ func routeTable() []route {
 			doc: customDoc{resultCT: "application/json", status: http.StatusOK}},
 	}
 	return append(routes, exportRoutes(v1)...)
+}
+
+// peopleRoute lists the people of a unit for the assignment form: open to
+// whoever may assign items there (editors and admins, as item.assign in
+// services/authz.go), scoped to the units of those roles.
+func peopleRoute(v1 string) route {
+	r := get(v1+"/units/:id/people", "unitPeople", tagUnits,
+		"The people who hold a role on the unit or a unit below it (id, name, those roles): whom an item of the unit can be "+
+			"assigned to; with as_of, as they stood then. For editors and admins, on the units of those roles.",
+		accessView, "people", &query.PeopleParams{}, query.People{}, bindUnit)
+	r.scopeRoles = []string{events.RoleEditor, events.RoleAdmin}
+	r.asOf = &asOfQuery{"audit", "asof_people", &query.PeopleParams{}, query.People{}}
+	return r
 }
 
 // handlerFor returns the handler of rt. A route that has no past to show

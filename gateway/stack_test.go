@@ -201,6 +201,10 @@ func (r Reply) ErrorFields(tb testing.TB) (events.Code, []string) {
 	var out []string
 	for _, f := range e.Error.Fields {
 		out = append(out, f.Field)
+		// Every field problem a client sees has a code it can word.
+		if !events.IsProblemCode(f.Code) {
+			tb.Errorf("field %s (%q) has problem code %q, not one of events.ProblemCodes", f.Field, f.Problem, f.Code)
+		}
 	}
 	return e.Error.Code, out
 }

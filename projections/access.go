@@ -136,9 +136,10 @@ func (Access) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 // Queries implements Queryable.
 func (Access) Queries() map[string]QueryFunc {
 	return map[string]QueryFunc{
-		"token": accessToken,
-		"users": accessUsers,
-		"user":  accessUser,
+		"token":  accessToken,
+		"users":  accessUsers,
+		"user":   accessUser,
+		"people": accessPeople,
 	}
 }
 
@@ -354,4 +355,78 @@ func accessUser(ctx context.Context, db *sql.DB, req query.Request) (any, error)
 		return nil, events.Errorf(events.CodeNotFound, "user %s not found", p.UserID)
 	}
 	return users[0], nil
+}
+
+// accessPeople answers "people": who holds a role on the unit or below it.
+// Roles on units above it, or on the whole organisation, do not count:
+// they make someone able to act there, not one of the unit's people.
+func accessPeople(ctx context.Context, db *sql.DB, req query.Request) (any, error) {
+	var p query.PeopleParams
+	if err := parseParams(req.Params, &p); err != nil {
+		return nil, err
+	}
+	var known int
+	if err := readQueryRow(ctx, db, `SELECT count(*) FROM units WHERE unit_id = ?`, p.UnitID).Scan(&known); err != nil {
+		return nil, fmt.Errorf("people: %w", err)
+	}
+	in, err := unitInScope(ctx, db, req.Scope, p.UnitID)
+	if err != nil {
+		return nil, err
+	}
+	if known == 0 || !in {
+		return nil, events.Errorf(events.CodeNotFound, "unit %s not found", p.UnitID)
+	}
+	// Each user once, at the depth of their nearest role below the unit.
+	rows, err := db.QueryContext(ctx, `SELECT u.user_id, u.name, min(t.depth) AS d
+		FROM acc_roles r
+		JOIN unit_tree t ON t.ancestor = ? AND t.descendant = r.unit_id
+		JOIN acc_users u ON u.user_id = r.user_id
+		GROUP BY u.user_id
+		ORDER BY d, u.name, u.user_id
+		LIMIT ?`, p.UnitID, query.MaxPeople+1)
+	if err != nil {
+		return nil, fmt.Errorf("people: %w", err)
+	}
+	out := query.People{UnitID: p.UnitID, People: []query.Person{}}
+	index := map[string]int{}
+	for rows.Next() {
+		var pe query.Person
+		var depth int
+		if err := rows.Scan(&pe.ID, &pe.Name, &depth); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("people: %w", err)
+		}
+		pe.Roles = []query.Grant{}
+		index[pe.ID] = len(out.People)
+		out.People = append(out.People, pe)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("people: %w", err)
+	}
+	if len(out.People) > query.MaxPeople {
+		delete(index, out.People[query.MaxPeople].ID)
+		out.People, out.Truncated = out.People[:query.MaxPeople], true
+	}
+	rows, err = db.QueryContext(ctx, `SELECT r.user_id, r.role, r.unit_id
+		FROM acc_roles r JOIN unit_tree t ON t.ancestor = ? AND t.descendant = r.unit_id
+		ORDER BY r.user_id, r.role, r.unit_id`, p.UnitID)
+	if err != nil {
+		return nil, fmt.Errorf("people roles: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user string
+		var g query.Grant
+		if err := rows.Scan(&user, &g.Role, &g.UnitID); err != nil {
+			return nil, fmt.Errorf("people roles: %w", err)
+		}
+		if i, ok := index[user]; ok {
+			out.People[i].Roles = append(out.People[i].Roles, g)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("people roles: %w", err)
+	}
+	return out, nil
 }

@@ -194,3 +194,70 @@ func TestAccessRedeliveryKeepsTheDigest(t *testing.T) {
 		t.Errorf("digest after redelivery %s (%v), want %s", got, err, want)
 	}
 }
+
+func personIDs(ps []query.Person) []string {
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+// TestAccessPeopleOfAUnit: the people an item of a unit can be assigned
+// to are those holding a role on the unit or below it, its own first;
+// roles above it or on the whole organisation do not make someone one of
+// its people, and roles elsewhere are not shown.
+func TestAccessPeopleOfAUnit(t *testing.T) {
+	l := accessHistory(t)
+	r := MustOpenView(t, Access{}, l)
+	people := func(unit string, s query.Scope) query.People {
+		t.Helper()
+		return mustAsk[query.People](t, r, "people", query.Request{Scope: s, Params: paramsOf(query.PeopleParams{UnitID: unit})})
+	}
+
+	sq1 := people("sq1", scopeOf("sq1"))
+	if got := personIDs(sq1.People); !slices.Equal(got, []string{"zhang", "wang", "li"}) {
+		t.Errorf("people of sq1: %v, want its own (by name) then its branch's", got)
+	}
+	for _, p := range sq1.People {
+		for _, g := range p.Roles {
+			if g.UnitID != "sq1" && g.UnitID != "sq1a" {
+				t.Errorf("people of sq1 show %s's role %+v elsewhere", p.ID, g)
+			}
+		}
+		if p.ID == "zhang" && (p.Name != "张三" || !slices.Equal(p.Roles, []query.Grant{{Role: events.RoleEditor, UnitID: "sq1"}})) {
+			t.Errorf("zhang: %+v", p)
+		}
+	}
+	if got := personIDs(people("sq1a", scopeOf("sq1")).People); !slices.Equal(got, []string{"li"}) {
+		t.Errorf("people of sq1a: %v", got)
+	}
+	jw := people("jw", scopeAll)
+	if got := personIDs(jw.People); !slices.Equal(got, []string{"zhang", "wang", "li"}) {
+		t.Errorf("people of jw: %v (the admin of everything is nobody's own)", got)
+	}
+	for _, p := range jw.People {
+		if p.ID == "wang" && !slices.Equal(p.Roles, []query.Grant{{Role: events.RoleReviewer, UnitID: "sq2"}, {Role: events.RoleViewer, UnitID: "sq1"}}) {
+			t.Errorf("wang under jw: %+v", p.Roles)
+		}
+	}
+	if got := people("sq2", scopeAll).People; len(got) != 1 || got[0].ID != "wang" || len(got[0].Roles) != 1 {
+		t.Errorf("people of sq2: %+v", got)
+	}
+
+	// Outside the scope, or unknown: not found, as if it did not exist.
+	mustFail(t, r, "people", query.Request{Scope: scopeOf("sq1"), Params: paramsOf(query.PeopleParams{UnitID: "sq2"})}, events.CodeNotFound)
+	mustFail(t, r, "people", query.Request{Scope: scopeOf("sq1"), Params: paramsOf(query.PeopleParams{UnitID: "jw"})}, events.CodeNotFound)
+	mustFail(t, r, "people", query.Request{Scope: scopeAll, Params: paramsOf(query.PeopleParams{UnitID: "nope"})}, events.CodeNotFound)
+	failsOn(t, mustFail(t, r, "people", query.Request{Scope: scopeAll, Params: paramsOf(query.PeopleParams{})}, events.CodeInvalid), "unit_id")
+
+	// A revoked role takes the person off the unit's list at once.
+	l.at("2019-02-10 09:00")
+	l.add("admin", events.UserRoleRevokedData{UserID: "wang", Role: events.RoleViewer, UnitID: "sq1"})
+	if err := r.Apply(context.Background(), deliveries(l.evs)); err != nil {
+		t.Fatal(err)
+	}
+	if got := personIDs(people("sq1", scopeOf("sq1")).People); !slices.Equal(got, []string{"zhang", "li"}) {
+		t.Errorf("people of sq1 after wang's role there was revoked: %v", got)
+	}
+}

@@ -833,3 +833,76 @@ func asofUserOne(ctx context.Context, db *sql.DB, req query.Request) (any, error
 	}
 	return users[0], nil
 }
+
+// asofPeople answers "people" as of a past point: who held a role on the
+// unit or below it then, in the unit tree of then, ordered as the live
+// access view orders them. The scope is today's, as for every as-of read.
+func asofPeople(ctx context.Context, db *sql.DB, req query.Request) (any, error) {
+	var p query.PeopleParams
+	if err := parseParams(req.Params, &p); err != nil {
+		return nil, err
+	}
+	if _, err := asofStart(ctx, db, req); err != nil {
+		return nil, err
+	}
+	tree, _, err := asofTree(ctx, db, req.Scope, req.AsOf, p.UnitID)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := tree.index[p.UnitID]; !ok {
+		return nil, events.Errorf(events.CodeNotFound, "unit %s did not exist then", p.UnitID)
+	}
+	users, err := asofUsersAt(ctx, db, req.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	type ranked struct {
+		query.Person
+		depth int
+	}
+	var found []ranked
+	for _, a := range users {
+		if !a.created {
+			continue
+		}
+		r := ranked{Person: query.Person{ID: a.u.ID, Name: a.u.Name, Roles: []query.Grant{}}, depth: -1}
+		for _, g := range a.roles {
+			i, ok := tree.index[g.UnitID]
+			if !ok || g.UnitID == "" {
+				continue
+			}
+			r.Roles = append(r.Roles, g)
+			if d := tree.Nodes[i].Depth; r.depth < 0 || d < r.depth {
+				r.depth = d
+			}
+		}
+		if len(r.Roles) == 0 {
+			continue
+		}
+		slices.SortFunc(r.Roles, func(x, y query.Grant) int {
+			if c := strings.Compare(x.Role, y.Role); c != 0 {
+				return c
+			}
+			return strings.Compare(x.UnitID, y.UnitID)
+		})
+		found = append(found, r)
+	}
+	slices.SortFunc(found, func(x, y ranked) int {
+		if c := cmp.Compare(x.depth, y.depth); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Name, y.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	out := query.People{UnitID: p.UnitID, People: []query.Person{}}
+	for _, r := range found {
+		if len(out.People) == query.MaxPeople {
+			out.Truncated = true
+			break
+		}
+		out.People = append(out.People, r.Person)
+	}
+	return out, nil
+}

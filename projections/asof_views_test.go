@@ -106,6 +106,9 @@ func TestAsOfViewsEqualTheLiveViewsOfThen(t *testing.T) {
 		{"access", "users", "asof_users", all, query.UsersParams{UnitID: unit}},
 		{"access", "user", "asof_user", all, query.UserParams{UserID: gen.AdminID}},
 		{"access", "user", "asof_user", all, query.UserParams{UserID: "ed-" + unit}},
+		{"access", "people", "asof_people", all, query.PeopleParams{UnitID: unit}},
+		{"access", "people", "asof_people", one, query.PeopleParams{UnitID: unit}},
+		{"access", "people", "asof_people", all, query.PeopleParams{UnitID: gen.RootUnitID}},
 	}
 	raw := func(v any) json.RawMessage {
 		if v == nil {
@@ -161,6 +164,11 @@ func TestAsOfViewsEqualTheLiveViewsOfThen(t *testing.T) {
 	resp := Answer(ctx, audit, "asof_summary", query.Request{Scope: all, AsOf: query.AsOf{Position: evs[len(evs)/2].Position}, Params: raw(query.SummaryParams{})}, time.Second)
 	if resp.Error != nil || json.Unmarshal(resp.Data, &sum) != nil || sum.Total.Total == 0 || len(sum.Units) < 3 {
 		t.Errorf("summary half way: %v %.300s", resp.Error, resp.Data)
+	}
+	var people query.People
+	resp = Answer(ctx, audit, "asof_people", query.Request{Scope: all, AsOf: query.AsOf{Position: evs[len(evs)-1].Position}, Params: raw(query.PeopleParams{UnitID: gen.RootUnitID})}, time.Second)
+	if resp.Error != nil || json.Unmarshal(resp.Data, &people) != nil || len(people.People) < 3 {
+		t.Errorf("the people of the whole organisation: %v %.300s", resp.Error, resp.Data)
 	}
 	// A position the audit view has not reached is not answered as now.
 	for _, op := range []string{"asof_units", "asof_summary", "asof_commitments", "asof_users", "timeline", "feed"} {

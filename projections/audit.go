@@ -78,6 +78,14 @@ var auditSchema = []string{
 		user_id TEXT PRIMARY KEY,
 		name    TEXT NOT NULL
 	) WITHOUT ROWID`,
+	// The title or name of every aggregate, by stream, as it is now: the
+	// feed shows what an entry is about without a lookup per entry.
+	// Written when an event names it, so once per item or commitment
+	// rather than once per entry.
+	`CREATE TABLE audit_titles (
+		stream TEXT PRIMARY KEY,
+		title  TEXT NOT NULL
+	) WITHOUT ROWID`,
 }
 
 // Migrate implements Projection.
@@ -99,6 +107,7 @@ func (Audit) DigestQueries() []string {
 		`SELECT * FROM audit_events ORDER BY position`,
 		`SELECT * FROM audit_clock ORDER BY hour`,
 		`SELECT * FROM audit_users ORDER BY user_id`,
+		`SELECT * FROM audit_titles ORDER BY stream`,
 	)
 }
 
@@ -161,6 +170,13 @@ func (Audit) Apply(ctx context.Context, tx *Tx, e events.Event) error {
 				return fmt.Errorf("audit users: %w", err)
 			}
 		}
+		if title, ok := auditTitle(p); ok {
+			if ab != nil {
+				ab.titles[e.Stream] = title
+			} else if _, err := tx.Exec(ctx, auditTitleUpsert+`(?, ?)`+auditTitleConflict, e.Stream, title); err != nil {
+				return fmt.Errorf("audit titles: %w", err)
+			}
+		}
 	}
 	var changes any // NULL when nothing changed
 	if len(rec.changes) > 0 {
@@ -208,7 +224,44 @@ func (Audit) Flush(ctx context.Context, tx *Tx) error {
 	}
 	clear(ab.rows)
 	ab.rows = ab.rows[:0]
+	if len(ab.titles) > 0 {
+		rows := make([]any, 0, 2*len(ab.titles))
+		for _, stream := range slices.Sorted(maps.Keys(ab.titles)) {
+			rows = append(rows, stream, ab.titles[stream])
+		}
+		if err := execRows(ctx, tx, auditTitleUpsert, auditTitleConflict, 2, rows); err != nil {
+			return fmt.Errorf("audit titles: %w", err)
+		}
+		clear(ab.titles)
+	}
 	return nil
+}
+
+// auditTitleUpsert (with auditTitleConflict after its rows) sets the
+// titles of streams.
+const (
+	auditTitleUpsert   = `INSERT INTO audit_titles (stream, title) VALUES `
+	auditTitleConflict = ` ON CONFLICT (stream) DO UPDATE SET title = excluded.title`
+)
+
+// auditTitle is the title or name an event gives its aggregate, if any:
+// an item's or commitment's title, a cycle's, unit's or user's name.
+func auditTitle(p events.Payload) (string, bool) {
+	switch d := p.(type) {
+	case events.ItemRaisedData:
+		return d.Title, true
+	case events.CommitmentMadeData:
+		return d.Title, true
+	case events.CycleOpenedData:
+		return d.Name, true
+	case events.UnitRegisteredData:
+		return d.Name, true
+	case events.UnitRenamedData:
+		return d.NewName, true
+	case events.UserCreatedData:
+		return d.Name, true
+	}
+	return "", false
 }
 
 // auditBulk is what a rebuild's bulk load of the audit view keeps in
@@ -219,6 +272,7 @@ type auditBulk struct {
 	states map[string]auditState
 	hours  map[int64]*[2]uint64 // hour: lowest and highest position
 	rows   []any                // the batch's entries, auditColumnN values each
+	titles map[string]string    // the batch's titles, by stream
 }
 
 type auditBulkKey struct{}
@@ -226,7 +280,7 @@ type auditBulkKey struct{}
 // auditBulkOf returns the bulk load's state, nil outside a bulk load.
 func auditBulkOf(tx *Tx) *auditBulk {
 	v, ok := tx.Bulk(auditBulkKey{}, func() any {
-		return &auditBulk{states: map[string]auditState{}, hours: map[int64]*[2]uint64{}}
+		return &auditBulk{states: map[string]auditState{}, hours: map[int64]*[2]uint64{}, titles: map[string]string{}}
 	})
 	if !ok {
 		return nil
@@ -509,15 +563,17 @@ func (Audit) Queries() map[string]QueryFunc {
 		"asof_compliance_units": asofComplianceUnits,
 		"asof_users":            asofUserPage,
 		"asof_user":             asofUserOne,
+		"asof_people":           asofPeople,
 	}
 }
 
 const auditColumns = `a.position, a.revision, a.event_id, a.time, a.actor, coalesce(au.name, ''), a.type, a.stream,
-	a.unit_id, coalesce(u.name, ''), a.changes, a.note, a.correlation_id`
+	coalesce(ti.title, ''), a.unit_id, coalesce(u.name, ''), a.changes, a.note, a.correlation_id`
 
 const auditFrom = ` FROM audit_events a
 	LEFT JOIN units u ON u.unit_id = a.unit_id
-	LEFT JOIN audit_users au ON au.user_id = a.actor`
+	LEFT JOIN audit_users au ON au.user_id = a.actor
+	LEFT JOIN audit_titles ti ON ti.stream = a.stream`
 
 func scanAuditEntries(rows *sql.Rows) ([]query.AuditEntry, error) {
 	defer rows.Close()
@@ -527,7 +583,7 @@ func scanAuditEntries(rows *sql.Rows) ([]query.AuditEntry, error) {
 		var t int64
 		var changes sql.NullString
 		if err := rows.Scan(&en.Position, &en.Revision, &en.EventID, &t, &en.Actor, &en.ActorName, &en.Type, &en.Stream,
-			&en.UnitID, &en.UnitName, &changes, &en.Reason, &en.CorrelationID); err != nil {
+			&en.Title, &en.UnitID, &en.UnitName, &changes, &en.Reason, &en.CorrelationID); err != nil {
 			return nil, err
 		}
 		en.Time = time.Unix(0, t).UTC()

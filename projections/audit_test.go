@@ -216,6 +216,18 @@ func TestAuditFeed(t *testing.T) {
 	if !slices.IsSortedFunc(everything, func(a, b query.AuditEntry) int { return int(b.Position) - int(a.Position) }) {
 		t.Error("feed is not newest first")
 	}
+	// Every entry names what it is about: an item's or commitment's
+	// title on each of its entries, not only the one that set it; a
+	// unit's name as it is now; nothing for a stream never named.
+	titles := map[string]string{
+		"item-i1": "整改：党员活动室台账不规范", "item-i2": "Fix the residents' hotline backlog", "commitment-c1": "每周走访社区至少2次",
+		"unit-sq2": "西湖新村社区", "unit-sq1a": "东风社区第一支部", "cycle-2019": "2019年度述职评议", "user-u1": "李明", "thing-1": "",
+	}
+	for _, e := range everything {
+		if want, ok := titles[e.Stream]; ok && e.Title != want {
+			t.Errorf("%s entry at %d (%s) has title %q, want %q", e.Stream, e.Position, e.Type, e.Title, want)
+		}
+	}
 
 	cases := []struct {
 		name  string

@@ -858,7 +858,7 @@ func parseParams(raw json.RawMessage, p any) error {
 		if err := dec.Decode(p); err != nil {
 			var de *events.Error
 			if errors.As(err, &de) {
-				return &events.Error{Code: events.CodeInvalid, Message: "invalid params", Fields: []events.FieldError{{Field: "params", Problem: de.Message}}}
+				return &events.Error{Code: events.CodeInvalid, Message: "invalid params", Fields: []events.FieldError{events.Fault("params", events.ProblemInvalid, de.Message)}}
 			}
 			return events.Invalid("params", paramsProblem(err))
 		}

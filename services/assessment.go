@@ -3,6 +3,8 @@ package services
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"rectify/events"
 	"rectify/services/eventstore"
@@ -42,7 +44,7 @@ func evolveRuleset(s rulesetState, p events.Payload) rulesetState {
 
 func decideDraftRuleset(s rulesetState, c events.DraftRuleset) ([]events.Payload, error) {
 	if s.exists {
-		return nil, duplicate("ruleset_id", "rule set %s already exists; revise its draft", c.RulesetID)
+		return nil, duplicate("ruleset_id", c.RulesetID, "rule set %s already exists; revise its draft", c.RulesetID)
 	}
 	return []events.Payload{events.RulesetDraftedData{RulesetID: c.RulesetID, Name: c.Name, Rules: c.Rules}}, nil
 }
@@ -53,7 +55,7 @@ func decideReviseRuleset(s rulesetState, c events.ReviseRuleset) ([]events.Paylo
 		name = s.name
 	}
 	if name == s.name && c.Rules == s.rules {
-		return nil, broken("rules", "the draft already holds these rules")
+		return nil, broken("rules", pr(events.ProblemUnchanged), "the draft already holds these rules")
 	}
 	return []events.Payload{events.RulesetRevisedData{
 		RulesetID: c.RulesetID, OldName: s.name, NewName: name, OldRules: s.rules, NewRules: c.Rules, Reason: c.Reason,
@@ -64,7 +66,7 @@ func decidePublishRuleset(s rulesetState, c events.PublishRuleset) ([]events.Pay
 	if !s.dirty {
 		// Two versions with the same rules would only confuse which one a
 		// result names.
-		return nil, broken("ruleset_id", "the draft is version %d already; revise it before publishing again", s.version)
+		return nil, broken("ruleset_id", pr(events.ProblemPublished, "version", strconv.Itoa(s.version)), "the draft is version %d already; revise it before publishing again", s.version)
 	}
 	return []events.Payload{events.RulesetPublishedData{
 		RulesetID: c.RulesetID, Version: s.version + 1, Name: s.name, Rules: s.rules, Note: c.Note,
@@ -92,28 +94,28 @@ func evolveAssessment(s assessmentState, p events.Payload) assessmentState {
 func decidePublishAssessment(s assessmentState, c events.PublishAssessment, x decideContext, rs rulesetState, head uint64, chain eventstore.HeadDigest) ([]events.Payload, error) {
 	start, end, ok := events.PeriodBounds(c.Kind, c.Period)
 	if !ok {
-		return nil, broken("kind", "unknown kind %q", c.Kind)
+		return nil, broken("kind", pr(events.ProblemNotOneOf, "allowed", strings.Join(events.Periods, ",")), "unknown kind %q", c.Kind)
 	}
 	if !end.Before(x.today) {
 		// A result of a period still running would be out of date the
 		// moment it was published.
-		return nil, broken("period", "the %s %s..%s has not ended yet; publish it from %s", c.Kind, start, end, end.AddDays(1))
+		return nil, broken("period", pr(events.ProblemPeriodOpen, "date", end.AddDays(1).String()), "the %s %s..%s has not ended yet; publish it from %s", c.Kind, start, end, end.AddDays(1))
 	}
 	switch {
 	case !rs.exists:
-		return nil, broken("ruleset_id", "no rule set %s", c.RulesetID)
+		return nil, broken("ruleset_id", pr(events.ProblemUnknownRuleset, "ruleset", c.RulesetID), "no rule set %s", c.RulesetID)
 	case c.RulesetVersion > rs.version:
-		return nil, broken("ruleset_version", "rule set %s has no published version %d (latest: %d)", c.RulesetID, c.RulesetVersion, rs.version)
+		return nil, broken("ruleset_version", pr(events.ProblemUnknownVersion, "version", strconv.Itoa(c.RulesetVersion), "latest", strconv.Itoa(rs.version)), "rule set %s has no published version %d (latest: %d)", c.RulesetID, c.RulesetVersion, rs.version)
 	}
 	if c.Position > head {
-		return nil, broken("position", "is beyond the store's last position %d", head)
+		return nil, broken("position", pr(events.ProblemBeyondHead, "max", strconv.FormatUint(head, 10)), "is beyond the store's last position %d", head)
 	}
 	if s.versions > 0 {
 		if c.Position < s.last.Position {
-			return nil, broken("position", "is before version %d's position %d: a correction must see at least what it corrects", s.versions, s.last.Position)
+			return nil, broken("position", pr(events.ProblemBeforeVersion, "version", strconv.Itoa(s.versions), "min", strconv.FormatUint(s.last.Position, 10)), "is before version %d's position %d: a correction must see at least what it corrects", s.versions, s.last.Position)
 		}
 		if c.Digest == s.last.Digest {
-			return nil, broken("digest", "equals version %d's: the result has not changed, there is nothing to correct", s.versions)
+			return nil, broken("digest", pr(events.ProblemUnchanged), "equals version %d's: the result has not changed, there is nothing to correct", s.versions)
 		}
 	}
 	return []events.Payload{events.AssessmentPublishedData{
@@ -160,7 +162,8 @@ func (s *Service) assessmentJob(cmd events.Command, who principal, meta Meta) (j
 	case events.PublishAssessment:
 		start, _, ok := events.PeriodBounds(c.Kind, c.Period)
 		if !ok {
-			return job{}, events.Invalid("kind", "must be one of week, month, quarter")
+			return job{}, events.InvalidField(events.Fault("kind", events.ProblemNotOneOf, "must be one of week, month, quarter",
+				"allowed", strings.Join(events.Periods, ",")))
 		}
 		id := events.AssessmentID(c.Kind, start)
 		return s.simpleJob(events.AssessmentStream(c.Kind, start), id, c.ExpectedRevision, c, func(ctx context.Context, h history, x decideContext) ([]events.Payload, error) {

@@ -52,7 +52,7 @@ func (s *Service) carryOverCycle(ctx context.Context, c events.CarryOverCycle, w
 		return Result{}, err
 	}
 	if !to.start.After(from.start) {
-		return Result{}, broken("to_cycle_id", "cycle %s does not start after cycle %s", c.ToCycleID, c.FromCycleID)
+		return Result{}, broken("to_cycle_id", pr(events.ProblemCycleOrder, "cycle", c.ToCycleID, "from", c.FromCycleID), "cycle %s does not start after cycle %s", c.ToCycleID, c.FromCycleID)
 	}
 
 	ids, head, err := s.itemsOfCycle(ctx, c.FromCycleID)

@@ -54,13 +54,13 @@ func evolveCommitment(s commitmentState, p events.Payload) commitmentState {
 // decideMakeCommitment needs x.unit, and x.cycle when CycleID is set.
 func decideMakeCommitment(s commitmentState, c events.MakeCommitment, x decideContext) ([]events.Payload, error) {
 	if s.exists {
-		return nil, duplicate("commitment_id", "commitment %s already exists", c.CommitmentID)
+		return nil, duplicate("commitment_id", c.CommitmentID, "commitment %s already exists", c.CommitmentID)
 	}
 	if c.Target <= 0 {
-		return nil, broken("target", "must be positive")
+		return nil, broken("target", pr(events.ProblemNotPositive), "must be positive")
 	}
 	if c.End.Before(c.Start) {
-		return nil, broken("end", "must not be before start")
+		return nil, broken("end", pr(events.ProblemBeforeField, "other", "start"), "must not be before start")
 	}
 	if err := activeUnit("unit_id", x.unit); err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func decideReviseCommitment(s commitmentState, c events.ReviseCommitment, x deci
 		return nil, notFound("commitment", c.CommitmentID)
 	}
 	if s.ended {
-		return nil, broken("commitment_id", "commitment ended on %s and cannot be revised", s.endedOn)
+		return nil, broken("commitment_id", pr(events.ProblemCommitmentEnded, "date", s.endedOn.String()), "commitment ended on %s and cannot be revised", s.endedOn)
 	}
 	r := events.CommitmentRevisedData{
 		CommitmentID: c.CommitmentID,
@@ -93,7 +93,7 @@ func decideReviseCommitment(s commitmentState, c events.ReviseCommitment, x deci
 	}
 	if c.Target != nil {
 		if *c.Target <= 0 {
-			return nil, broken("target", "must be positive")
+			return nil, broken("target", pr(events.ProblemNotPositive), "must be positive")
 		}
 		r.NewTarget = *c.Target
 	}
@@ -102,12 +102,12 @@ func decideReviseCommitment(s commitmentState, c events.ReviseCommitment, x deci
 	}
 	if !c.End.IsZero() {
 		if c.End.Before(s.start) {
-			return nil, broken("end", "must not be before the commitment's start %s", s.start)
+			return nil, broken("end", pr(events.ProblemTooEarly, "date", s.start.String()), "must not be before the commitment's start %s", s.start)
 		}
 		r.NewEnd = c.End
 	}
 	if r.NewTarget == r.OldTarget && r.NewPeriod == r.OldPeriod && r.NewEnd == r.OldEnd {
-		return nil, broken("target", "nothing changes")
+		return nil, broken("target", pr(events.ProblemUnchanged), "nothing changes")
 	}
 	return []events.Payload{r}, nil
 }
@@ -117,14 +117,14 @@ func decideEndCommitment(s commitmentState, c events.EndCommitment, x decideCont
 		return nil, notFound("commitment", c.CommitmentID)
 	}
 	if s.ended {
-		return nil, broken("commitment_id", "commitment already ended on %s", s.endedOn)
+		return nil, broken("commitment_id", pr(events.ProblemCommitmentEnded, "date", s.endedOn.String()), "commitment already ended on %s", s.endedOn)
 	}
 	on := orToday(c.EndedOn, x.today)
 	switch {
 	case on.Before(s.start):
-		return nil, broken("ended_on", "must not be before the commitment's start %s", s.start)
+		return nil, broken("ended_on", pr(events.ProblemTooEarly, "date", s.start.String()), "must not be before the commitment's start %s", s.start)
 	case on.After(s.end):
-		return nil, broken("ended_on", "must not be after the commitment's end %s", s.end)
+		return nil, broken("ended_on", pr(events.ProblemTooLate, "date", s.end.String()), "must not be after the commitment's end %s", s.end)
 	}
 	return []events.Payload{events.CommitmentEndedData{CommitmentID: c.CommitmentID, Reason: c.Reason, EndedOn: on}}, nil
 }
@@ -134,18 +134,18 @@ func decideLogActivity(s commitmentState, c events.LogActivity, x decideContext)
 		return nil, notFound("commitment", c.CommitmentID)
 	}
 	if c.Count <= 0 {
-		return nil, broken("count", "must be positive")
+		return nil, broken("count", pr(events.ProblemNotPositive), "must be positive")
 	}
 	switch last := s.lastDay(); {
 	case c.OccurredOn.IsZero():
-		return nil, broken("occurred_on", "must be a date YYYY-MM-DD")
+		return nil, broken("occurred_on", pr(events.ProblemNotADate), "must be a date YYYY-MM-DD")
 	case c.OccurredOn.Before(s.start) || c.OccurredOn.After(last):
-		return nil, broken("occurred_on", "must lie within the commitment, %s to %s", s.start, last)
+		return nil, broken("occurred_on", pr(events.ProblemOutsideDates, "from", s.start.String(), "to", last.String()), "must lie within the commitment, %s to %s", s.start, last)
 	case c.OccurredOn.After(x.today):
-		return nil, broken("occurred_on", "must not be in the future")
+		return nil, broken("occurred_on", pr(events.ProblemInFuture), "must not be in the future")
 	}
 	if s.activities[c.ActivityID] {
-		return nil, duplicate("activity_id", "activity %s already exists", c.ActivityID)
+		return nil, duplicate("activity_id", c.ActivityID, "activity %s already exists", c.ActivityID)
 	}
 	return []events.Payload{events.CommitmentActivityLoggedData{
 		CommitmentID: c.CommitmentID, ActivityID: c.ActivityID, Count: c.Count,

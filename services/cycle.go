@@ -27,20 +27,20 @@ func evolveCycle(s cycleState, p events.Payload) cycleState {
 // is open, reported against field.
 func openCycle(field string, c cycleState) error {
 	if !c.exists {
-		return broken(field, "no such cycle")
+		return broken(field, pr(events.ProblemUnknownCycle), "no such cycle")
 	}
 	if c.closed {
-		return broken(field, "cycle %s is closed", c.id)
+		return broken(field, pr(events.ProblemCycleClosed, "cycle", c.id), "cycle %s is closed", c.id)
 	}
 	return nil
 }
 
 func decideOpenCycle(s cycleState, c events.OpenCycle, x decideContext) ([]events.Payload, error) {
 	if s.exists {
-		return nil, duplicate("cycle_id", "cycle %s already exists", c.CycleID)
+		return nil, duplicate("cycle_id", c.CycleID, "cycle %s already exists", c.CycleID)
 	}
 	if c.End.Before(c.Start) {
-		return nil, broken("end", "must not be before start")
+		return nil, broken("end", pr(events.ProblemBeforeField, "other", "start"), "must not be before start")
 	}
 	return []events.Payload{events.CycleOpenedData{
 		CycleID: c.CycleID, Name: c.Name, Year: c.Year, Kind: c.Kind, Start: c.Start, End: c.End,
@@ -52,7 +52,7 @@ func decideCloseCycle(s cycleState, c events.CloseCycle, x decideContext) ([]eve
 		return nil, notFound("cycle", c.CycleID)
 	}
 	if s.closed {
-		return nil, broken("cycle_id", "cycle %s is already closed", c.CycleID)
+		return nil, broken("cycle_id", pr(events.ProblemCycleClosed, "cycle", c.CycleID), "cycle %s is already closed", c.CycleID)
 	}
 	return []events.Payload{events.CycleClosedData{CycleID: c.CycleID, Note: c.Note}}, nil
 }

@@ -33,19 +33,30 @@ type decideContext struct {
 	tokenHash string
 }
 
+// problem is the code of a broken rule with the parameters its English
+// text mentions (name, value pairs), for clients that word it themselves.
+type problem struct {
+	code   string
+	params []string
+}
+
+func pr(code string, params ...string) problem { return problem{code, params} }
+
 // broken reports a domain rule the command breaks: CodeInvalid, with the
-// JSON field it concerns and the problem in Fields, like a shape error.
-func broken(field, format string, args ...any) *events.Error {
-	problem := fmt.Sprintf(format, args...)
-	e := events.Invalid(field, problem)
+// JSON field it concerns and the problem (its code, text and parameters)
+// in Fields, like a shape error.
+func broken(field string, p problem, format string, args ...any) *events.Error {
+	text := fmt.Sprintf(format, args...)
+	e := events.InvalidField(events.Fault(field, p.code, text, p.params...))
 	// The message alone must say it too: not every client shows fields.
-	e.Message = "not allowed: " + field + ": " + problem
+	e.Message = "not allowed: " + field + ": " + text
 	return e
 }
 
-// duplicate reports an id that is already taken: CodeConflict.
-func duplicate(field, format string, args ...any) *events.Error {
-	e := events.Invalid(field, fmt.Sprintf(format, args...))
+// duplicate reports an id that is already taken: CodeConflict, with the
+// problem code events.ProblemExists.
+func duplicate(field, id, format string, args ...any) *events.Error {
+	e := events.InvalidField(events.Fault(field, events.ProblemExists, fmt.Sprintf(format, args...), "id", id))
 	e.Code, e.Message = events.CodeConflict, "already exists"
 	return e
 }

@@ -82,6 +82,13 @@ func runRules(t *testing.T, cases []ruleCase) {
 			if tc.field != "" && (len(e.Fields) == 0 || e.Fields[0].Field != tc.field) {
 				t.Fatalf("error %v names fields %v, want %q", err, e.Fields, tc.field)
 			}
+			// A broken rule is worded by clients from its code: every one
+			// has its own.
+			for _, f := range e.Fields {
+				if f.Code == events.ProblemInvalid || !events.IsProblemCode(f.Code) {
+					t.Errorf("%s: problem %q has code %q, want one of its own from events.ProblemCodes", f.Field, f.Problem, f.Code)
+				}
+			}
 		})
 	}
 }

@@ -235,12 +235,12 @@ func inEntry(entry string, err error) error {
 	}
 	out := &events.Error{Code: e.Code, Message: entry + ": " + e.Message, Err: e.Err}
 	for _, f := range e.Fields {
-		out.Fields = append(out.Fields, events.FieldError{Field: entry + "." + f.Field, Problem: f.Problem})
+		out.Fields = append(out.Fields, f.Under(entry))
 	}
 	if len(e.Fields) == 0 {
 		// A refusal of the whole entry (a missing role) still names the
 		// entry, so that a caller can point at the row it came from.
-		out.Fields = []events.FieldError{{Field: entry, Problem: e.Message}}
+		out.Fields = []events.FieldError{events.Fault(entry, events.ProblemInvalid, e.Message)}
 	}
 	return out
 }

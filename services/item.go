@@ -94,9 +94,9 @@ func evolveItem(s itemState, p events.Payload) itemState {
 func (s itemState) needsOpen(field, what string) error {
 	switch s.status {
 	case events.StatusClosed:
-		return broken(field, "item is closed and takes no %s; reopen it first", what)
+		return broken(field, pr(events.ProblemWrongStatus, "status", string(s.status)), "item is closed and takes no %s; reopen it first", what)
 	case events.StatusWithdrawn:
-		return broken(field, "item is withdrawn and takes no %s", what)
+		return broken(field, pr(events.ProblemWrongStatus, "status", string(s.status)), "item is withdrawn and takes no %s", what)
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ func (s itemState) needsWork(field, what string) error {
 		return err
 	}
 	if s.status == events.StatusSubmitted {
-		return broken(field, "item is submitted for verification and takes no %s until a reviewer decides", what)
+		return broken(field, pr(events.ProblemWrongStatus, "status", string(s.status)), "item is submitted for verification and takes no %s until a reviewer decides", what)
 	}
 	return nil
 }
@@ -122,7 +122,7 @@ func itemExists(s itemState, id string) error {
 
 func decideRaiseItem(s itemState, c events.RaiseItem, x decideContext) ([]events.Payload, error) {
 	if s.exists() {
-		return nil, duplicate("item_id", "item %s already exists", c.ItemID)
+		return nil, duplicate("item_id", c.ItemID, "item %s already exists", c.ItemID)
 	}
 	if err := openCycle("cycle_id", x.cycle); err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func decideAssignItem(s itemState, c events.AssignItem, x decideContext) ([]even
 		return nil, err
 	}
 	if s.status != events.StatusRaised && c.UnitID == s.unitID && c.OwnerID == s.ownerID && c.OwnerName == s.ownerName {
-		return nil, broken("unit_id", "item is already assigned so")
+		return nil, broken("unit_id", pr(events.ProblemUnchanged), "item is already assigned so")
 	}
 	return []events.Payload{events.ItemAssignedData{
 		ItemID: c.ItemID, UnitID: c.UnitID, OwnerID: c.OwnerID, OwnerName: c.OwnerName,
@@ -164,7 +164,7 @@ func decidePlanMeasure(s itemState, c events.PlanMeasure, x decideContext) ([]ev
 		return nil, err
 	}
 	if _, dup := s.measures[c.MeasureID]; dup {
-		return nil, duplicate("measure_id", "measure %s already exists", c.MeasureID)
+		return nil, duplicate("measure_id", c.MeasureID, "measure %s already exists", c.MeasureID)
 	}
 	return []events.Payload{events.ItemMeasurePlannedData{
 		ItemID: c.ItemID, MeasureID: c.MeasureID, Text: c.Text,
@@ -181,14 +181,14 @@ func decideCompleteMeasure(s itemState, c events.CompleteMeasure, x decideContex
 	}
 	done, ok := s.measures[c.MeasureID]
 	if !ok {
-		return nil, broken("measure_id", "item has no measure %s", c.MeasureID)
+		return nil, broken("measure_id", pr(events.ProblemUnknownMeasure, "measure", c.MeasureID), "item has no measure %s", c.MeasureID)
 	}
 	if done {
-		return nil, broken("measure_id", "measure %s is already completed", c.MeasureID)
+		return nil, broken("measure_id", pr(events.ProblemMeasureDone, "measure", c.MeasureID), "measure %s is already completed", c.MeasureID)
 	}
 	on := orToday(c.CompletedOn, x.today)
 	if on.After(x.today) {
-		return nil, broken("completed_on", "must not be in the future")
+		return nil, broken("completed_on", pr(events.ProblemInFuture), "must not be in the future")
 	}
 	return []events.Payload{events.ItemMeasureCompletedData{
 		ItemID: c.ItemID, MeasureID: c.MeasureID, Note: c.Note, CompletedOn: on,
@@ -207,7 +207,7 @@ func decideReportProgress(s itemState, c events.ReportProgress, x decideContext)
 		pct = *c.Percent
 	}
 	if pct < 0 || pct > 100 {
-		return nil, broken("percent", "must be between 0 and 100")
+		return nil, broken("percent", pr(events.ProblemOutOfRange, "min", "0", "max", "100"), "must be between 0 and 100")
 	}
 	return []events.Payload{events.ItemProgressReportedData{
 		ItemID: c.ItemID, Percent: pct, OldPercent: s.percent, Note: c.Note,
@@ -224,7 +224,7 @@ func decideAttachEvidence(s itemState, c events.AttachEvidence, x decideContext)
 		return nil, err
 	}
 	if s.evidence[c.EvidenceID] {
-		return nil, duplicate("evidence_id", "evidence %s already exists", c.EvidenceID)
+		return nil, duplicate("evidence_id", c.EvidenceID, "evidence %s already exists", c.EvidenceID)
 	}
 	return []events.Payload{events.ItemEvidenceAttachedData{
 		ItemID: c.ItemID, EvidenceID: c.EvidenceID, Name: c.Name, Size: c.Size,
@@ -241,13 +241,13 @@ func decideChangeDeadline(s itemState, c events.ChangeDeadline, x decideContext)
 	}
 	switch {
 	case c.Deadline.IsZero():
-		return nil, broken("deadline", "must be a date YYYY-MM-DD")
+		return nil, broken("deadline", pr(events.ProblemNotADate), "must be a date YYYY-MM-DD")
 	case strings.TrimSpace(c.Reason) == "":
-		return nil, broken("reason", "is required")
+		return nil, broken("reason", pr(events.ProblemRequired), "is required")
 	case c.Deadline == s.deadline:
-		return nil, broken("deadline", "is already the deadline")
+		return nil, broken("deadline", pr(events.ProblemUnchanged), "is already the deadline")
 	case c.Deadline.Before(x.today):
-		return nil, broken("deadline", "must not be in the past")
+		return nil, broken("deadline", pr(events.ProblemInPast), "must not be in the past")
 	}
 	return []events.Payload{events.ItemDeadlineChangedData{
 		ItemID: c.ItemID, OldDeadline: s.deadline, NewDeadline: c.Deadline, Reason: c.Reason,
@@ -261,11 +261,11 @@ func decideSubmitItem(s itemState, c events.SubmitItem, x decideContext) ([]even
 	switch s.status {
 	case events.StatusInProgress:
 	case events.StatusRaised, events.StatusAssigned:
-		return nil, broken("item_id", "item has no progress yet; report progress or plan a measure first")
+		return nil, broken("item_id", pr(events.ProblemNoProgress), "item has no progress yet; report progress or plan a measure first")
 	case events.StatusSubmitted:
-		return nil, broken("item_id", "item is already submitted")
+		return nil, broken("item_id", pr(events.ProblemWrongStatus, "status", string(s.status)), "item is already submitted")
 	default:
-		return nil, broken("item_id", "item is %s; only an item in progress can be submitted", s.status)
+		return nil, broken("item_id", pr(events.ProblemWrongStatus, "status", string(s.status)), "item is %s; only an item in progress can be submitted", s.status)
 	}
 	var open []string
 	for id, done := range s.measures {
@@ -275,7 +275,7 @@ func decideSubmitItem(s itemState, c events.SubmitItem, x decideContext) ([]even
 	}
 	if len(open) > 0 {
 		slices.Sort(open)
-		return nil, broken("item_id", "measures not completed: %s", strings.Join(open, ", "))
+		return nil, broken("item_id", pr(events.ProblemMeasuresOpen, "measures", strings.Join(open, ", ")), "measures not completed: %s", strings.Join(open, ", "))
 	}
 	return []events.Payload{events.ItemSubmittedData{ItemID: c.ItemID, Note: c.Note}}, nil
 }
@@ -284,7 +284,7 @@ func decideSubmitItem(s itemState, c events.SubmitItem, x decideContext) ([]even
 // rejected.
 func (s itemState) needsSubmitted(what string) error {
 	if s.status != events.StatusSubmitted {
-		return broken("item_id", "item is %s; only a submitted item can be %s", s.status, what)
+		return broken("item_id", pr(events.ProblemWrongStatus, "status", string(s.status)), "item is %s; only a submitted item can be %s", s.status, what)
 	}
 	return nil
 }
@@ -304,7 +304,7 @@ func decideRejectItem(s itemState, c events.RejectItem, x decideContext) ([]even
 		return nil, err
 	}
 	if strings.TrimSpace(c.Reason) == "" {
-		return nil, broken("reason", "is required")
+		return nil, broken("reason", pr(events.ProblemRequired), "is required")
 	}
 	if err := s.needsSubmitted("rejected"); err != nil {
 		return nil, err
@@ -317,10 +317,10 @@ func decideReopenItem(s itemState, c events.ReopenItem, x decideContext) ([]even
 		return nil, err
 	}
 	if strings.TrimSpace(c.Reason) == "" {
-		return nil, broken("reason", "is required")
+		return nil, broken("reason", pr(events.ProblemRequired), "is required")
 	}
 	if s.status != events.StatusClosed {
-		return nil, broken("item_id", "item is %s; only a closed item can be reopened", s.status)
+		return nil, broken("item_id", pr(events.ProblemWrongStatus, "status", string(s.status)), "item is %s; only a closed item can be reopened", s.status)
 	}
 	return []events.Payload{events.ItemReopenedData{ItemID: c.ItemID, Reason: c.Reason}}, nil
 }
@@ -332,16 +332,16 @@ func decideCarryOverItem(s itemState, c events.CarryOverItem, x decideContext) (
 		return nil, err
 	}
 	if s.status.Finished() {
-		return nil, broken("item_id", "item is %s; only an unfinished item can be carried over", s.status)
+		return nil, broken("item_id", pr(events.ProblemWrongStatus, "status", string(s.status)), "item is %s; only an unfinished item can be carried over", s.status)
 	}
 	if c.ToCycleID == s.cycleID {
-		return nil, broken("to_cycle_id", "item already belongs to cycle %s", c.ToCycleID)
+		return nil, broken("to_cycle_id", pr(events.ProblemUnchanged), "item already belongs to cycle %s", c.ToCycleID)
 	}
 	if err := openCycle("to_cycle_id", x.toCycle); err != nil {
 		return nil, err
 	}
 	if x.cycle.exists && !x.toCycle.start.After(x.cycle.start) {
-		return nil, broken("to_cycle_id", "cycle %s does not start after cycle %s", c.ToCycleID, s.cycleID)
+		return nil, broken("to_cycle_id", pr(events.ProblemCycleOrder, "cycle", c.ToCycleID, "from", s.cycleID), "cycle %s does not start after cycle %s", c.ToCycleID, s.cycleID)
 	}
 	return []events.Payload{events.ItemCarriedOverData{
 		ItemID: c.ItemID, FromCycleID: s.cycleID, ToCycleID: c.ToCycleID, Reason: c.Reason,
@@ -353,10 +353,10 @@ func decideWithdrawItem(s itemState, c events.WithdrawItem, x decideContext) ([]
 		return nil, err
 	}
 	if strings.TrimSpace(c.Reason) == "" {
-		return nil, broken("reason", "is required")
+		return nil, broken("reason", pr(events.ProblemRequired), "is required")
 	}
 	if s.status.Finished() {
-		return nil, broken("item_id", "item is %s; only an unfinished item can be withdrawn", s.status)
+		return nil, broken("item_id", pr(events.ProblemWrongStatus, "status", string(s.status)), "item is %s; only an unfinished item can be withdrawn", s.status)
 	}
 	return []events.Payload{events.ItemWithdrawnData{ItemID: c.ItemID, Reason: c.Reason}}, nil
 }

@@ -263,7 +263,7 @@ func staleRevision(j job, h history) error {
 	return &events.Error{
 		Code:    events.CodeConflict,
 		Message: fmt.Sprintf("%s %s, expected revision %d", j.stream, at, *j.pinned),
-		Fields:  []events.FieldError{{Field: "expected_revision", Problem: "is not the current revision"}},
+		Fields:  []events.FieldError{events.Fault("expected_revision", events.ProblemStaleRevision, "is not the current revision")},
 	}
 }
 

@@ -36,10 +36,10 @@ func evolveUnit(s unitState, p events.Payload) unitState {
 // attach only to a unit that exists and is not retired.
 func activeUnit(field string, u unitState) error {
 	if !u.exists {
-		return broken(field, "no such unit")
+		return broken(field, pr(events.ProblemUnknownUnit), "no such unit")
 	}
 	if u.retired {
-		return broken(field, "unit %s is retired", u.id)
+		return broken(field, pr(events.ProblemUnitRetired, "unit", u.id), "unit %s is retired", u.id)
 	}
 	return nil
 }
@@ -47,7 +47,7 @@ func activeUnit(field string, u unitState) error {
 // decideRegisterUnit needs x.unit: the parent, when ParentID is set.
 func decideRegisterUnit(s unitState, c events.RegisterUnit, x decideContext) ([]events.Payload, error) {
 	if s.exists {
-		return nil, duplicate("unit_id", "unit %s already exists", c.UnitID)
+		return nil, duplicate("unit_id", c.UnitID, "unit %s already exists", c.UnitID)
 	}
 	if c.ParentID != "" {
 		if err := activeUnit("parent_id", x.unit); err != nil {
@@ -64,10 +64,10 @@ func decideRenameUnit(s unitState, c events.RenameUnit, x decideContext) ([]even
 		return nil, notFound("unit", c.UnitID)
 	}
 	if s.retired {
-		return nil, broken("unit_id", "unit %s is retired", c.UnitID)
+		return nil, broken("unit_id", pr(events.ProblemUnitRetired, "unit", c.UnitID), "unit %s is retired", c.UnitID)
 	}
 	if c.Name == s.name {
-		return nil, broken("name", "is already the unit's name")
+		return nil, broken("name", pr(events.ProblemUnchanged), "is already the unit's name")
 	}
 	return []events.Payload{events.UnitRenamedData{UnitID: c.UnitID, OldName: s.name, NewName: c.Name}}, nil
 }
@@ -79,10 +79,10 @@ func decideMoveUnit(s unitState, c events.MoveUnit, x decideContext) ([]events.P
 		return nil, notFound("unit", c.UnitID)
 	}
 	if s.retired {
-		return nil, broken("unit_id", "unit %s is retired", c.UnitID)
+		return nil, broken("unit_id", pr(events.ProblemUnitRetired, "unit", c.UnitID), "unit %s is retired", c.UnitID)
 	}
 	if c.ParentID == s.parentID {
-		return nil, broken("parent_id", "is already the unit's parent")
+		return nil, broken("parent_id", pr(events.ProblemUnchanged), "is already the unit's parent")
 	}
 	if c.ParentID != "" {
 		if err := activeUnit("parent_id", x.unit); err != nil {
@@ -91,7 +91,7 @@ func decideMoveUnit(s unitState, c events.MoveUnit, x decideContext) ([]events.P
 		// The tree must stay a tree: the new parent may not lie in the
 		// subtree of the unit being moved.
 		if c.ParentID == c.UnitID || slices.Contains(x.parentLine, c.UnitID) {
-			return nil, broken("parent_id", "unit %s lies within unit %s; a unit cannot move under itself or its own descendant", c.ParentID, c.UnitID)
+			return nil, broken("parent_id", pr(events.ProblemUnderItself), "unit %s lies within unit %s; a unit cannot move under itself or its own descendant", c.ParentID, c.UnitID)
 		}
 	}
 	return []events.Payload{events.UnitMovedData{UnitID: c.UnitID, OldParentID: s.parentID, NewParentID: c.ParentID}}, nil
@@ -102,7 +102,7 @@ func decideRetireUnit(s unitState, c events.RetireUnit, x decideContext) ([]even
 		return nil, notFound("unit", c.UnitID)
 	}
 	if s.retired {
-		return nil, broken("unit_id", "unit %s is already retired", c.UnitID)
+		return nil, broken("unit_id", pr(events.ProblemUnitRetired, "unit", c.UnitID), "unit %s is already retired", c.UnitID)
 	}
 	return []events.Payload{events.UnitRetiredData{UnitID: c.UnitID, Reason: c.Reason}}, nil
 }

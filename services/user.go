@@ -53,10 +53,10 @@ func evolveUser(s userState, p events.Payload) userState {
 
 func decideCreateUser(s userState, c events.CreateUser, x decideContext) ([]events.Payload, error) {
 	if s.exists {
-		return nil, duplicate("user_id", "user %s already exists", c.UserID)
+		return nil, duplicate("user_id", c.UserID, "user %s already exists", c.UserID)
 	}
 	if events.IsSystemActor(c.UserID) {
-		return nil, broken("user_id", "is reserved")
+		return nil, broken("user_id", pr(events.ProblemReserved), "is reserved")
 	}
 	return []events.Payload{events.UserCreatedData{UserID: c.UserID, Name: c.Name}}, nil
 }
@@ -72,7 +72,7 @@ func decideGrantRole(s userState, c events.GrantRole, x decideContext) ([]events
 		}
 	}
 	if slices.Contains(s.grants, grant{c.Role, c.UnitID}) {
-		return nil, broken("role", "user %s already holds %s there", c.UserID, c.Role)
+		return nil, broken("role", pr(events.ProblemRoleHeld, "role", c.Role), "user %s already holds %s there", c.UserID, c.Role)
 	}
 	return []events.Payload{events.UserRoleGrantedData{UserID: c.UserID, Role: c.Role, UnitID: c.UnitID}}, nil
 }
@@ -82,7 +82,7 @@ func decideRevokeRole(s userState, c events.RevokeRole, x decideContext) ([]even
 		return nil, notFound("user", c.UserID)
 	}
 	if !slices.Contains(s.grants, grant{c.Role, c.UnitID}) {
-		return nil, broken("role", "user %s does not hold %s there", c.UserID, c.Role)
+		return nil, broken("role", pr(events.ProblemRoleNotHeld, "role", c.Role), "user %s does not hold %s there", c.UserID, c.Role)
 	}
 	return []events.Payload{events.UserRoleRevokedData{UserID: c.UserID, Role: c.Role, UnitID: c.UnitID, Reason: c.Reason}}, nil
 }
@@ -93,10 +93,10 @@ func decideIssueToken(s userState, c events.IssueToken, x decideContext) ([]even
 		return nil, notFound("user", c.UserID)
 	}
 	if _, dup := s.tokens[c.TokenID]; dup {
-		return nil, duplicate("token_id", "token %s already exists", c.TokenID)
+		return nil, duplicate("token_id", c.TokenID, "token %s already exists", c.TokenID)
 	}
 	if !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(x.now) {
-		return nil, broken("expires_at", "must be in the future")
+		return nil, broken("expires_at", pr(events.ProblemInPast), "must be in the future")
 	}
 	if !events.ValidSHA256(x.tokenHash) {
 		return nil, events.Errorf(events.CodeInternal, "issue token: no token hash")
@@ -112,10 +112,10 @@ func decideRevokeToken(s userState, c events.RevokeToken, x decideContext) ([]ev
 	}
 	revoked, ok := s.tokens[c.TokenID]
 	if !ok {
-		return nil, broken("token_id", "user %s has no token %s", c.UserID, c.TokenID)
+		return nil, broken("token_id", pr(events.ProblemUnknownToken, "token", c.TokenID), "user %s has no token %s", c.UserID, c.TokenID)
 	}
 	if revoked {
-		return nil, broken("token_id", "token %s is already revoked", c.TokenID)
+		return nil, broken("token_id", pr(events.ProblemTokenRevoked, "token", c.TokenID), "token %s is already revoked", c.TokenID)
 	}
 	return []events.Payload{events.UserTokenRevokedData{UserID: c.UserID, TokenID: c.TokenID, Reason: c.Reason}}, nil
 }

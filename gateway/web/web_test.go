@@ -90,6 +90,10 @@ func dynamicKeys() map[string][]string {
 		"error":    append(codes, "network"), // network: the client's own, for a failed fetch
 		"mstate":   str("planned", "completed"),
 		"esc":      events.Escalations,
+		// Every problem code of the API, worded in each language; the
+		// types a wrong_type problem expects.
+		"problem":  events.ProblemCodes(),
+		"jsontype": str("string", "integer", "boolean", "array", "object"),
 		"nav":      str("overview", "ledger", "commitments", "rankings", "activity", "signin", "import"),
 		// Why the report import left a line out (report.SkippedLine).
 		"skip": str(report.ReasonPageNumber, report.ReasonURL, report.ReasonContact, report.ReasonAdvertising,

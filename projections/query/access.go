@@ -115,3 +115,44 @@ type UserPage struct {
 	Users      []User `json:"users"`
 	NextCursor string `json:"next_cursor,omitempty"`
 }
+
+// PeopleParams are the parameters of "people": the users holding a role on
+// the unit UnitID or on a unit below it, the people an item of the unit
+// can be assigned to. A unit the view does not know, or outside the
+// scope, is CodeNotFound. The gateway asks with the scope of the caller's
+// editor and admin roles, those that may assign items.
+type PeopleParams struct {
+	UnitID string `json:"unit_id"`
+}
+
+// Validate reports every bad parameter as a CodeInvalid *events.Error.
+func (p *PeopleParams) Validate() error {
+	var v events.Validator
+	if p.UnitID == "" {
+		v.Fault("unit_id", events.ProblemRequired, "is required")
+	}
+	checkID(&v, "unit_id", p.UnitID)
+	return v.Err()
+}
+
+// MaxPeople bounds the answer of "people"; People.Truncated says when a
+// subtree holds more.
+const MaxPeople = 500
+
+// Person is one user of "people", with the roles they hold on the unit
+// or below it (sorted by role, then unit id); never their tokens or their
+// roles elsewhere.
+type Person struct {
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	Roles []Grant `json:"roles"`
+}
+
+// People is the answer of "people": the unit's own people first, then
+// those of the units below it, nearer units first, each group by name
+// and id.
+type People struct {
+	UnitID    string   `json:"unit_id"`
+	People    []Person `json:"people"`
+	Truncated bool     `json:"truncated,omitempty"`
+}

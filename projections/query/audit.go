@@ -51,6 +51,11 @@ type AuditEntry struct {
 	// Kind and AggregateID split Stream: "item", "42".
 	Kind        string `json:"kind"`
 	AggregateID string `json:"aggregate_id"`
+	// Title is the title of the item or commitment, or the name of the
+	// cycle, unit or user, the entry is about, as it is now (items,
+	// commitments, cycles and users keep theirs; a unit shows its current
+	// name); empty when the view has not seen it named.
+	Title string `json:"title,omitempty"`
 	// UnitID is the unit the aggregate belonged to at the time; empty for
 	// cycle and user events.
 	UnitID   string        `json:"unit_id,omitempty"`

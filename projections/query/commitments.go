@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"rectify/events"
@@ -262,7 +263,7 @@ type UnitsCompliance struct {
 
 func checkID(v *events.Validator, field, id string) {
 	if id != "" && !events.ValidID(id) {
-		v.Add(field, fmt.Sprintf("%q is not an id (1 to 64 characters of A-Z a-z 0-9 _ -)", id))
+		v.Fault(field, events.ProblemBadID, fmt.Sprintf("%q is not an id (1 to 64 characters of A-Z a-z 0-9 _ -)", id))
 	}
 }
 
@@ -276,7 +277,8 @@ func checkPeriod(v *events.Validator, field, period string) {
 
 func checkLimit(v *events.Validator, limit int) {
 	if limit < 0 || limit > MaxPageSize {
-		v.Add("limit", fmt.Sprintf("must be between 1 and %d (0: %d)", MaxPageSize, DefaultPageSize))
+		v.Fault("limit", events.ProblemOutOfRange, fmt.Sprintf("must be between 1 and %d (0: %d)", MaxPageSize, DefaultPageSize),
+			"min", "0", "max", strconv.Itoa(MaxPageSize))
 	}
 }
 

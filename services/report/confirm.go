@@ -149,15 +149,15 @@ func (d Draft) Commands(a Assignments) ([]Step, error) {
 		case !known[e.Key]:
 			v.Add("entries."+e.Key, "no such entry in the draft")
 		case entries[e.Key].Key != "":
-			v.Add("entries."+e.Key, "is given twice")
+			v.AddField(events.Fault("entries."+e.Key, events.ProblemDuplicate, "is given twice"))
 		}
 		entries[e.Key] = e
 	}
-	v.Check(a.CycleID != "", "assign.cycle_id", "is required")
+	v.Required(a.CycleID != "", "assign.cycle_id", "is required")
 	importKey := a.ImportKey
 	if importKey == "" {
 		if d.Digest == "" {
-			v.Add("assign.import_key", "is required for a draft without a digest")
+			v.Required(false, "assign.import_key", "is required for a draft without a digest")
 		}
 		sum := sha256.Sum256([]byte(d.Digest + "\x00" + a.CycleID))
 		importKey = "report-" + hex.EncodeToString(sum[:8])
@@ -175,13 +175,13 @@ func (d Draft) Commands(a Assignments) ([]Step, error) {
 				if f.Field == "cycle_id" && a.CycleID == "" {
 					continue // said once, as assign.cycle_id
 				}
-				v.Add(key+"."+f.Field, f.Problem)
+				v.AddField(f.Under(key))
 			}
 		}
 	}
 	unit := func(key string, e Entry) string {
 		u := orStr(e.UnitID, a.UnitID)
-		v.Check(u != "", key+".unit_id", "is required: set assign.unit_id or the entry's unit_id")
+		v.Required(u != "", key+".unit_id", "is required: set assign.unit_id or the entry's unit_id")
 		return u
 	}
 
@@ -229,7 +229,7 @@ func (d Draft) Commands(a Assignments) ([]Step, error) {
 		}
 		itemID := id(it.Key)
 		deadline := orDate(e.Deadline, a.Deadline)
-		v.Check(!deadline.IsZero(), it.Key+".deadline", "is required: set assign.deadline or the entry's deadline")
+		v.Required(!deadline.IsZero(), it.Key+".deadline", "is required: set assign.deadline or the entry's deadline")
 		raise := events.RaiseItem{
 			ItemID: itemID, CycleID: a.CycleID, UnitID: unit(it.Key, e),
 			Title: oneLine(it.Title), Description: clip(description(it), events.MaxDescriptionLen),
@@ -269,13 +269,13 @@ func (d Draft) Commands(a Assignments) ([]Step, error) {
 		} else if c.Ledger.Confirm && !e.Accept {
 			switch {
 			case target == 0:
-				v.Add(c.Key+".target", fmt.Sprintf("count to be set (%s): set target, and period if needed", orStr(c.TargetText, c.Title)))
+				v.Required(false, c.Key+".target", fmt.Sprintf("count to be set (%s): set target, and period if needed", orStr(c.TargetText, c.Title)))
 			default:
-				v.Add(c.Key+".period", fmt.Sprintf("%s: accept the proposal (%s, %d) with accept, or set period and target", c.Ledger.Note, period, target))
+				v.Required(false, c.Key+".period", fmt.Sprintf("%s: accept the proposal (%s, %d) with accept, or set period and target", c.Ledger.Note, period, target))
 			}
 			continue
 		}
-		v.Check(target > 0, c.Key+".target", "count to be set: set target")
+		v.Required(target > 0, c.Key+".target", "count to be set: set target")
 		activity := orStr(c.Activity, c.Title)
 		mc := events.MakeCommitment{
 			CommitmentID: id(c.Key), CycleID: a.CycleID, UnitID: unit(c.Key, e),
@@ -331,20 +331,27 @@ type problems struct {
 	seen map[string]bool
 }
 
+// Add records a problem with the catch-all code events.ProblemInvalid.
 func (p *problems) Add(field, problem string) {
-	if p.seen[field] {
+	p.AddField(events.Fault(field, events.ProblemInvalid, problem))
+}
+
+// AddField records a problem keeping its code and parameters.
+func (p *problems) AddField(fe events.FieldError) {
+	if p.seen[fe.Field] {
 		return
 	}
 	if p.seen == nil {
 		p.seen = map[string]bool{}
 	}
-	p.seen[field] = true
-	p.v.Add(field, problem)
+	p.seen[fe.Field] = true
+	p.v.AddField(fe)
 }
 
-func (p *problems) Check(ok bool, field, problem string) {
+// Required records that field is missing, for the reason problem gives.
+func (p *problems) Required(ok bool, field, problem string) {
 	if !ok {
-		p.Add(field, problem)
+		p.AddField(events.Fault(field, events.ProblemRequired, problem))
 	}
 }
 

@@ -1,7 +1,8 @@
 // Action forms: one <details> per command, a real <form> inside with
 // labelled fields. The API is the judge of the input (the forms do not
 // validate in the browser, novalidate): its 400 reply names the bad
-// fields, and each problem is shown next to the field it names.
+// fields, and each problem is shown next to the field it names, in the
+// reader's language (problems.js).
 //
 // Each form holds one idempotency key. While a submission is in flight the
 // button is disabled and a second submit is ignored; a retry after a
@@ -11,6 +12,7 @@
 import { h, uid } from './dom.js';
 import { t } from './i18n.js';
 import { ApiError, newKey } from './api.js';
+import { problemText } from './problems.js';
 
 // actionForm builds a form for one command. spec: action (a name, also
 // data-action), title, fields [{name, label, type, required, options,
@@ -34,6 +36,7 @@ export function actionForm(spec) {
     formError.textContent = '';
     for (const [name, el] of errors) {
       el.textContent = '';
+      delete el.dataset.code;
       el.hidden = true;
       const c = controls.get(name);
       if (c) c.removeAttribute('aria-invalid');
@@ -46,12 +49,13 @@ export function actionForm(spec) {
     for (const fe of err.fields || []) {
       const el = errors.get(fe.field);
       if (el) {
-        el.textContent = fe.problem;
+        el.textContent = problemText(fe);
+        el.dataset.code = fe.code || '';
         el.hidden = false;
         controls.get(fe.field).setAttribute('aria-invalid', 'true');
         placed += 1;
       } else {
-        loose.push(`${fe.field}: ${fe.problem}`);
+        loose.push(`${fe.field}: ${problemText(fe)}`);
       }
     }
     if (placed === 0 || loose.length > 0) {

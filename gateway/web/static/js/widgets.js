@@ -4,6 +4,7 @@
 import { h } from './dom.js';
 import { t, tOr, fmtDateTime, fmtDate } from './i18n.js';
 import { session, unitName } from './session.js';
+import { errorText } from './problems.js';
 
 export function statusChip(status) {
   return h('span', { class: `chip status-${status}`, dataset: { status }, text: tOr(`status.${status}`, status) });
@@ -44,8 +45,9 @@ export function pageHeader(title, ...extra) {
 export function errorBox(err) {
   const code = err && err.code ? err.code : 'internal';
   const head = tOr(`error.${code}`, t('error.internal'));
+  const detail = err && err.fields && err.fields.length ? errorText(err) : err && err.message;
   return h('div', { class: 'error-box', attrs: { role: 'alert' } },
-    h('p', { text: head }), err && err.message ? h('p', { class: 'muted', text: err.message }) : null);
+    h('p', { text: head }), detail ? h('p', { class: 'muted', text: detail }) : null);
 }
 
 export function empty(text) {
@@ -77,13 +79,35 @@ function changeValue(field, v) {
   return v;
 }
 
+// targetHref is the page of what an audit entry is about: an item's own
+// page, the commitments, a unit's or a cycle's ledger; '' for users.
+function targetHref(e) {
+  const id = encodeURIComponent(e.aggregate_id);
+  switch (e.kind) {
+    case 'item': return `#/items/${id}`;
+    case 'commitment': return '#/commitments';
+    case 'unit': return `#/ledger?unit_id=${id}`;
+    case 'cycle': return `#/ledger?cycle_id=${id}`;
+    default: return '';
+  }
+}
+
+// auditTarget names what an entry is about by its kind and title (the
+// feed carries the title), the id only when the title is unknown, linked
+// to its page.
+function auditTarget(e) {
+  const name = e.title || e.aggregate_id;
+  const href = targetHref(e);
+  return h('span', { class: 'target', dataset: { kind: e.kind, id: e.aggregate_id } },
+    h('span', { class: 'muted', text: `${tOr(`kind.${e.kind}`, e.kind)} ` }),
+    href ? h('a', { href, class: 'target-link', text: name, title: e.aggregate_id }) : h('span', { text: name, title: e.aggregate_id }));
+}
+
 // auditEntry renders one event: when, who, what, to what, and each field
 // before and after.
 export function auditEntry(e, { showTarget = false } = {}) {
   const what = tOr(`event.${e.type}`, e.type);
-  const target = showTarget && e.kind === 'item'
-    ? h('a', { href: `#/items/${encodeURIComponent(e.aggregate_id)}`, text: `${t('activity.item')} ${e.aggregate_id}` })
-    : showTarget ? h('span', { text: `${tOr(`kind.${e.kind}`, e.kind)} ${e.aggregate_id}` }) : null;
+  const target = showTarget ? auditTarget(e) : null;
   return h('li', { class: 'entry', dataset: { type: e.type, position: String(e.position) } },
     h('div', { class: 'entry-head' },
       h('time', { dateTime: e.time, text: fmtDateTime(e.time) }),

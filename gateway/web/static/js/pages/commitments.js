@@ -126,7 +126,7 @@ export function mount(root, ctx) {
       ],
       run: (v, key) => {
         const { commitment_id: cid, ...body } = v;
-        if (!cid) return Promise.reject(new api.ApiError(400, { error: { code: 'invalid', message: '', fields: [{ field: 'commitment_id', problem: t('form.required') }] } }));
+        if (!cid) return Promise.reject(new api.ApiError(400, { error: { code: 'invalid', message: '', fields: [{ field: 'commitment_id', code: 'required', problem: t('form.required') }] } }));
         return api.post(`/commitments/${encodeURIComponent(cid)}/activities`, body, key);
       },
       done: (reply) => refresh(reply.position),

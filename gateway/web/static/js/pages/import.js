@@ -15,6 +15,7 @@ import { t, tOr, fmtNumber } from '../i18n.js';
 import * as api from '../api.js';
 import { session, isAdmin, unitOptions } from '../session.js';
 import { pageHeader, errorBox, table, empty } from '../widgets.js';
+import { problemText } from '../problems.js';
 
 const PERIODS = ['week', 'month', 'quarter'];
 
@@ -83,7 +84,7 @@ function readForm(done) {
     } catch (err) {
       status.textContent = '';
       error.textContent = [tOr(`error.${err.code}`, t('error.internal')), err.message,
-        ...(err.fields || []).map((f) => `${f.field}: ${f.problem}`)].join(' ');
+        ...(err.fields || []).map((f) => `${f.field}: ${problemText(f)}`)].join(' ');
       error.hidden = false;
     } finally {
       button.disabled = false;
@@ -291,7 +292,7 @@ function reviewForm(review, done) {
     for (const fe of err.fields || []) {
       const s = slots.get(fe.field);
       if (s) {
-        s.el.textContent = fe.problem;
+        s.el.textContent = problemText(fe);
         s.el.hidden = false;
         if (s.control) {
           s.control.setAttribute('aria-invalid', 'true');
@@ -302,11 +303,11 @@ function reviewForm(review, done) {
       const [entry] = fe.field.replace(/^entries\./, '').split(/\.(?=[a-z_]+$)/);
       const row = rows.get(entry) || rows.get(entry.split('.')[0]);
       if (row) {
-        row.textContent = [row.textContent, `${fe.field}: ${fe.problem}`].filter(Boolean).join(' ');
+        row.textContent = [row.textContent, `${fe.field}: ${problemText(fe)}`].filter(Boolean).join(' ');
         row.hidden = false;
         continue;
       }
-      loose.push(`${fe.field}: ${fe.problem}`);
+      loose.push(`${fe.field}: ${problemText(fe)}`);
     }
     const head = tOr(`error.${err.code}`, t('error.internal'));
     replace(formError, h('p', { text: head }), err.fields && err.fields.length ? null : h('p', { text: err.message }),

@@ -4,10 +4,11 @@
 // in the item's current status.
 
 import { h, replace, debounce } from '../dom.js';
-import { t, tOr, fmtDate, fmtDateTime, fmtNumber, fmtBytes } from '../i18n.js';
+import { t, tOr, currentLang, fmtDate, fmtDateTime, fmtNumber, fmtBytes } from '../i18n.js';
 import * as api from '../api.js';
 import { session, can, unitOptions } from '../session.js';
 import { actionForm } from '../forms.js';
+import { errorText } from '../problems.js';
 import { bar } from '../chart.js';
 import { errorBox, statusChip, ragChip, escalationChip, auditEntry, empty } from '../widgets.js';
 
@@ -195,7 +196,7 @@ function measureList(it, refresh) {
           const reply = await api.post(`/items/${encodeURIComponent(it.id)}/measures/${encodeURIComponent(m.id)}/complete`, {}, key);
           await refresh(reply.position);
         } catch (err) {
-          msg.textContent = err.message;
+          msg.textContent = errorText(err);
           btn.disabled = false;
         }
       });
@@ -249,14 +250,17 @@ function actionForms(it, path, done) {
   const forms = [];
   const post = (suffix) => (v, key) => api.post(`${path}${suffix}`, v, key);
   if (OPEN.includes(st) && can('assign', u)) {
-    forms.push(actionForm({
+    const form = actionForm({
       action: 'assign', title: t('action.assign'), done, run: post('/assign'),
       fields: [
-        { name: 'unit_id', label: t('field.unit'), type: 'select', required: true, value: u, options: unitOptions(session.units.filter((x) => !x.retired)) },
-        { name: 'owner_id', label: t('field.ownerId') },
-        { name: 'owner_name', label: t('field.ownerName') },
+        { name: 'unit_id', label: t('field.unit'), type: 'select', required: true, value: u,
+          options: unitOptions(session.units.filter((x) => !x.retired && can('assign', x.id))) },
+        { name: 'owner_id', label: t('field.owner'), type: 'select', options: [], hint: t('hint.ownerPicker') },
+        { name: 'owner_name', label: t('field.ownerName'), hint: t('hint.ownerName') },
       ],
-    }));
+    });
+    ownerPicker(form);
+    forms.push(form);
   }
   if (WORK.includes(st) && can('plan', u)) {
     forms.push(actionForm({
@@ -341,3 +345,56 @@ function actionForms(it, path, done) {
   return [h('h2', { text: t('item.actions') }), forms];
 }
 
+
+// ownerPicker fills the owner list of the assign form with the people of
+// the unit chosen (GET /units/{id}/people: those holding a role on it or
+// below it), again whenever the unit changes, and puts the name of the
+// person picked into the name field, unless someone typed another name
+// there. A unit whose people cannot be read leaves the list empty; a name
+// alone can still be given.
+function ownerPicker(form) {
+  const unitSel = form.querySelector('select[name="unit_id"]');
+  const ownerSel = form.querySelector('select[name="owner_id"]');
+  const nameIn = form.querySelector('input[name="owner_name"]');
+  let filled = '';
+  let ctrl = new AbortController();
+  let people = [];
+  const label = (p) => {
+    const roles = [...new Set((p.roles || []).map((g) => tOr(`role.${g.role}`, g.role)))];
+    return roles.length ? t('picker.person', { name: p.name, roles: new Intl.ListFormat(currentLang()).format(roles) }) : p.name;
+  };
+  async function load() {
+    ctrl.abort();
+    ctrl = new AbortController();
+    const unit = unitSel.value;
+    ownerSel.replaceChildren(h('option', { value: '', text: t('form.choose') }));
+    ownerSel.dataset.unit = unit;
+    delete ownerSel.dataset.loaded;
+    people = [];
+    if (!unit) return;
+    try {
+      const res = await api.get(`/units/${encodeURIComponent(unit)}/people`, { signal: ctrl.signal });
+      people = res.people || [];
+      ownerSel.append(...people.map((p) => h('option', { value: p.id, text: label(p) })));
+      if (!people.length) ownerSel.append(h('option', { value: '', text: t('picker.nobody'), disabled: true }));
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      ownerSel.append(h('option', { value: '', text: t('picker.cannotList'), disabled: true }));
+    }
+    ownerSel.dataset.loaded = String(people.length);
+  }
+  ownerSel.addEventListener('change', () => {
+    const p = people.find((x) => x.id === ownerSel.value);
+    if (nameIn.value === '' || nameIn.value === filled) {
+      filled = p ? p.name : '';
+      nameIn.value = filled;
+    }
+  });
+  unitSel.addEventListener('change', load);
+  // After a successful assignment the form resets to the item's unit.
+  form.querySelector('form').addEventListener('reset', () => {
+    filled = '';
+    setTimeout(load, 0);
+  });
+  load();
+}
