@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -39,8 +40,13 @@ type CommandReply struct {
 // SendCommand sends one command over NATS request/reply and waits for the
 // reply until ctx is done. When no command service answers, or the wait
 // runs out, the error is CodeUnavailable: the command may or may not have
-// been applied, and retrying with the same idempotency key is safe.
+// been applied, and retrying with the same idempotency key is safe. While
+// nc is not connected it is CodeUnavailable at once, and the command is
+// not sent.
 func SendCommand(ctx context.Context, nc *nats.Conn, name string, req CommandRequest) (CommandReply, error) {
+	if err := unreachable(nc, "the command service", "; retry with the same Idempotency-Key"); err != nil {
+		return CommandReply{}, err
+	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return CommandReply{}, events.Wrap(events.CodeInternal, err, "encode command")
@@ -64,8 +70,13 @@ func SendCommand(ctx context.Context, nc *nats.Conn, name string, req CommandReq
 
 // QueryRequest sends one query to a view over NATS and decodes the
 // response envelope into out (a pointer to a struct with Position, Data and
-// Error fields, e.g. query.Response).
+// Error fields, e.g. query.Response). No view answering, or none before
+// ctx is done, is CodeUnavailable; so is a query while nc is not
+// connected, at once.
 func QueryRequest(ctx context.Context, nc *nats.Conn, view, op string, req any, out any) error {
+	if err := unreachable(nc, "view "+view, ""); err != nil {
+		return err
+	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return events.Wrap(events.CodeInternal, err, "encode query")
@@ -79,6 +90,19 @@ func QueryRequest(ctx context.Context, nc *nats.Conn, view, op string, req any, 
 	}
 	if err := json.Unmarshal(msg.Data, out); err != nil {
 		return events.Wrap(events.CodeInternal, err, "decode query reply")
+	}
+	return nil
+}
+
+// unreachable is CodeUnavailable while nc is not connected (NATS is down,
+// or this process is cut off from it), else nil. A request sent then
+// would wait in the connection's reconnect buffer until NATS came back or
+// the caller's deadline ran out: a client would see its request hang for
+// the whole request timeout instead of a refusal it can act on at once.
+func unreachable(nc *nats.Conn, what, hint string) error {
+	if st := nc.Status(); st != nats.CONNECTED {
+		return events.Errorf(events.CodeUnavailable, "%s is unreachable: the connection to NATS is %s%s",
+			what, strings.ToLower(st.String()), hint)
 	}
 	return nil
 }
