@@ -69,10 +69,24 @@ type liveOptions struct {
 	TreeWait time.Duration
 	// MaxTopics bounds the topic filters of one stream, default 32.
 	MaxTopics int
+	// StoreHead, when set, tells the hub the event store's head. The hub
+	// asks it when it starts and after every interruption, and resumes
+	// no client exactly from a position up to that head: the notices of
+	// those positions may have been sent before the hub followed them
+	// (by the hub of a process that crashed, whose clients reconnect
+	// here), and views announce independently, so one view's late notice
+	// of position 1215 in the ring does not prove that another view's
+	// notice of 1216, sent before, is there too. Such a client is reset.
+	// Nil trusts every position in the ring (tests that feed the hub by
+	// hand).
+	StoreHead func(context.Context) (uint64, error)
 }
 
 // Defaults of liveOptions.
 const (
+	// liveHeadRetry spaces attempts to learn the store head: a command
+	// service starting beside the gateway answers moments later.
+	liveHeadRetry           = 50 * time.Millisecond
 	defaultLiveBuffer       = 50_000
 	defaultLiveClientQueue  = 1024
 	defaultLiveHeartbeat    = 15 * time.Second
@@ -215,6 +229,14 @@ type liveHub struct {
 	// trustAfter: entries that came in NATS messages numbered up to here
 	// may have missed changes before them and cannot anchor a resume.
 	trustAfter uint64
+	// headKnown: trustPos holds the store head as of when the hub last
+	// started following notices; resumes from positions up to it are
+	// reset (see liveOptions.StoreHead). epoch counts interruptions, so
+	// that a head learnt across one is not taken.
+	headKnown  bool
+	trustPos   uint64
+	epoch      uint64
+	relearn    chan struct{}
 	outage     bool
 	clients    map[*liveClient]struct{}
 	parent     map[string]string // unit -> parent ("" for a root)
@@ -247,6 +269,9 @@ func newLiveHub(nc *nats.Conn, opts liveOptions, logger *slog.Logger) (*liveHub,
 		firstOf: map[uint64]uint64{},
 		clients: map[*liveClient]struct{}{},
 		parent:  map[string]string{},
+		relearn: make(chan struct{}, 1),
+		// Without a way to learn the head, every position is trusted.
+		headKnown: opts.StoreHead == nil,
 	}
 	h.status = nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CONNECTED, nats.CLOSED)
 	sub, err := nc.Subscribe(natsx.ChangesSubjectPrefix+".>", h.receive)
@@ -264,7 +289,85 @@ func newLiveHub(nc *nats.Conn, opts liveOptions, logger *slog.Logger) (*liveHub,
 	}
 	h.wg.Add(1)
 	go h.watch()
+	if opts.StoreHead != nil {
+		h.relearn <- struct{}{}
+		h.wg.Add(1)
+		go h.learnHead()
+	}
 	return h, nil
+}
+
+// liveCheck is the live stream's readiness: once the gateway is open, its
+// hub knows the store's head (liveOptions.StoreHead). Until then a client
+// resuming with a position the hub itself sent would still be reset, so
+// a test or a load balancer waiting for /readyz gets exact resumes from
+// then on.
+func (s *Server) liveCheck() readyCheck {
+	return readyCheck{Name: "live stream", Check: func(context.Context) error {
+		s.mu.Lock()
+		live := s.live
+		s.mu.Unlock()
+		if live == nil {
+			return nil // not open: no stream to resume
+		}
+		live.mu.Lock()
+		known := live.headKnown
+		live.mu.Unlock()
+		if !known {
+			return events.Errorf(events.CodeUnavailable, "the live stream does not know the store's head yet")
+		}
+		return nil
+	}}
+}
+
+// commandsHead asks the command service for the store head.
+func commandsHead(nc *nats.Conn) func(context.Context) (uint64, error) {
+	return func(ctx context.Context) (uint64, error) { return natsx.CommandsStatus(ctx, nc) }
+}
+
+// learnHead asks for the store head each time the hub (re)starts following
+// notices, until it has an answer given after the last interruption.
+func (h *liveHub) learnHead() {
+	defer h.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-h.done
+		cancel()
+	}()
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-h.relearn:
+		}
+		for {
+			h.mu.Lock()
+			epoch := h.epoch
+			h.mu.Unlock()
+			qctx, qcancel := context.WithTimeout(ctx, 2*time.Second)
+			head, err := h.opts.StoreHead(qctx)
+			qcancel()
+			if err == nil {
+				h.mu.Lock()
+				done := epoch == h.epoch
+				if done {
+					h.trustPos, h.headKnown = head, true
+				}
+				h.mu.Unlock()
+				if done {
+					break
+				}
+				continue
+			}
+			h.log.Debug("live: store head unknown; resumes are reset meanwhile", "err", err)
+			select {
+			case <-h.done:
+				return
+			case <-time.After(liveHeadRetry):
+			}
+		}
+	}
 }
 
 // Close stops following notices and ends every open stream. It is safe
@@ -357,6 +460,16 @@ func (h *liveHub) interruptLocked(why string) {
 	}
 	h.head, h.n = 0, 0
 	clear(h.firstOf)
+	if h.opts.StoreHead != nil {
+		// Notices missed meanwhile may be of positions that other views
+		// announce again later, after this point: learn the head anew.
+		h.epoch++
+		h.headKnown = false
+		select {
+		case h.relearn <- struct{}{}:
+		default:
+		}
+	}
 	h.interrupted.Add(1)
 	h.log.Warn("live: change feed interrupted; resetting every stream", "why", why, "streams", len(h.clients))
 	for cl := range h.clients {
@@ -448,6 +561,9 @@ func (h *liveHub) resumableLocked() uint64 {
 // anchorLocked finds where to resume a client whose last id was pos: the
 // ring index of the first entry of that position, if it may anchor.
 func (h *liveHub) anchorLocked(pos uint64) (int, bool) {
+	if !h.headKnown || pos <= h.trustPos {
+		return 0, false
+	}
 	seq, ok := h.firstOf[pos]
 	if !ok {
 		return 0, false

@@ -198,9 +198,9 @@ func New(cfg Config, nc *nats.Conn, logger *slog.Logger) *Server {
 		evidence: newEvidenceStore(cfg.DataDir, cfg.MaxEvidenceBytes, cfg.EvidenceTypes),
 		metrics:  newMetrics(cfg.Registry),
 		health:   healthHandler(),
-		ready:    readyHandler(DefaultReadyTimeout, readyChecks(nc, cfg.ReadyViews...)...),
 	}
 	s.authLimit = newAuthLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, defaultAuthClients)
+	s.ready = readyHandler(DefaultReadyTimeout, append(readyChecks(nc, cfg.ReadyViews...), s.liveCheck())...)
 	dash, err := loadDashboard()
 	if err != nil {
 		logger.Error("dashboard files unreadable; serving the API only", "err", err)
@@ -229,7 +229,8 @@ func (s *Server) Open() error {
 	if err := s.auth.follow(); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	live, err := newLiveHub(s.nc, liveOptions{Buffer: s.cfg.LiveBuffer, Heartbeat: s.cfg.LiveHeartbeat, ClientQueue: s.cfg.LiveClientQueue},
+	live, err := newLiveHub(s.nc, liveOptions{Buffer: s.cfg.LiveBuffer, Heartbeat: s.cfg.LiveHeartbeat, ClientQueue: s.cfg.LiveClientQueue,
+		StoreHead: commandsHead(s.nc)},
 		s.log.With("component", "live"))
 	if err != nil {
 		s.auth.stop()

@@ -26,6 +26,14 @@ type ConsumeOptions struct {
 	AckWait time.Duration
 }
 
+// pullExpiry bounds each pull request. The server sends a heartbeat every
+// half of it while a pull waits, and two missed heartbeats end the pull
+// with an error, after which Consume starts over. A pull parked on a
+// server that lost it (its JetStream restarted after a full disk, a
+// cluster node died) is thus noticed within this time instead of the
+// client's default of 30 s, during which the view would stand still.
+const pullExpiry = 5 * time.Second
+
 // ConsumerName is the durable consumer of one projection replica.
 func ConsumerName(projection, replica string) string {
 	return "proj_" + projection + "_" + replica
@@ -71,7 +79,7 @@ func (r *Runner) consumeOnce(ctx context.Context, js jetstream.JetStream, opts C
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * opts.Batch))
+	it, err := cons.Messages(jetstream.PullMaxMessages(2*opts.Batch), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}

@@ -95,6 +95,16 @@ type child struct {
 // until /readyz says every part is ready.
 func startChild(tb testing.TB, dir string, extra ...string) *child {
 	tb.Helper()
+	c := spawnChild(tb, dir, extra...)
+	c.awaitServing(tb)
+	c.awaitReady(tb, 2*time.Minute)
+	return c
+}
+
+// spawnChild starts `rectify serve` on dir with a free HTTP port and
+// returns at once, before it serves.
+func spawnChild(tb testing.TB, dir string, extra ...string) *child {
+	tb.Helper()
 	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 	c := &child{cmd: exec.Command(rectifyBinary(tb), args...), dir: dir, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
@@ -112,8 +122,13 @@ func startChild(tb testing.TB, dir string, extra ...string) *child {
 			tb.Logf("rectify stdout:\n%s\nrectify stderr:\n%s", c.stdout, c.stderr)
 		}
 	})
-	started := time.Now()
-	deadline := started.Add(2 * time.Minute)
+	return c
+}
+
+// awaitServing waits until the child says where it serves HTTP.
+func (c *child) awaitServing(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
 	for c.base == "" {
 		if m := servingLine.FindStringSubmatch(c.stdout.String()); m != nil {
 			c.base = "http://" + m[1]
@@ -129,10 +144,18 @@ func startChild(tb testing.TB, dir string, extra ...string) *child {
 			tb.Fatalf("rectify serve did not say where it serves:\n%s", c.stdout)
 		}
 	}
+}
+
+// awaitReady waits until /readyz answers 200: every part is up and every
+// view has caught up with the store.
+func (c *child) awaitReady(tb testing.TB, within time.Duration) {
+	tb.Helper()
+	started := time.Now()
+	deadline := started.Add(within)
 	for {
 		code, _, body := httpDo(tb, "GET", c.base+"/readyz", "", "", nil)
 		if code == http.StatusOK {
-			return c
+			return
 		}
 		if time.Since(started) > 10*time.Second {
 			tb.Logf("not ready after %s: %s\nstderr so far:\n%s", time.Since(started).Round(time.Second), body, c.stderr)

@@ -45,6 +45,7 @@ func commands() []command {
 		{"import ledger", "import a ledger (台账) from an XLSX or CSV file, with a dry run", runImportLedger},
 		{"export", "export the ledger, commitments or compliance as XLSX or CSV", runExport},
 		{"bench", "measure the performance targets, each beside a baseline", runBench},
+		{"soak", "run serve under a steady load for a set time; fail on steady growth of memory, goroutines or open files", runSoak},
 	}
 }
 

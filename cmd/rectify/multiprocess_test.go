@@ -75,9 +75,11 @@ func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.po
 func (n *natsNode) start(tb testing.TB) {
 	tb.Helper()
 	n.out = &syncBuffer{}
-	n.cmd = exec.Command(natsServerBinary(tb), "-n", n.name, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port),
-		"-js", "-sd", n.dir, "--cluster_name", "rectify-test", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.cluster),
-		"--routes", n.routes, "-m", strconv.Itoa(n.status))
+	args := []string{"-n", n.name, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-js", "-sd", n.dir, "-m", strconv.Itoa(n.status)}
+	if n.routes != "" { // a node of a cluster, else a single server
+		args = append(args, "--cluster_name", "rectify-test", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", n.cluster), "--routes", n.routes)
+	}
+	n.cmd = exec.Command(natsServerBinary(tb), args...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
 		tb.Fatal(err)

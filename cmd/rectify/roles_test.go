@@ -65,6 +65,11 @@ func MustServeRoles(tb testing.TB, cfg serveConfig) (*app, string) {
 	if cfg.NATSHost == "" {
 		cfg.NATSHost, cfg.NATSPort = "127.0.0.1", -1
 	}
+	if cfg.ShutdownTimeout == 0 {
+		// As serve's flag does: with none, stopping fails whenever a
+		// connection (a health check's, say) is not idle at that instant.
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
 	var out bytes.Buffer
 	a, err := openApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), &out)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -40,8 +41,13 @@ type CommandReply struct {
 // SendCommand sends one command over NATS request/reply and waits for the
 // reply until ctx is done. When no command service answers, or the wait
 // runs out, the error is CodeUnavailable: the command may or may not have
-// been applied, and retrying with the same idempotency key is safe.
+// been applied, and retrying with the same idempotency key is safe. While
+// nc is not connected it is CodeUnavailable at once, and the command is
+// not sent.
 func SendCommand(ctx context.Context, nc *nats.Conn, name string, req CommandRequest) (CommandReply, error) {
+	if err := unreachable(nc, "the command service", "; retry with the same Idempotency-Key"); err != nil {
+		return CommandReply{}, err
+	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return CommandReply{}, events.Wrap(events.CodeInternal, err, "encode command")
@@ -112,8 +118,13 @@ func DecodeQueryReply(msg *nats.Msg, out QueryReply) error {
 }
 
 // QueryRequest sends one query to a view over NATS and decodes the reply
-// into out. A view's own error comes back in out, not as the error.
+// into out. A view's own error comes back in out, not as the error. No
+// view answering, or none before ctx is done, is CodeUnavailable; so is a
+// query while nc is not connected, at once.
 func QueryRequest(ctx context.Context, nc *nats.Conn, view, op string, req any, out QueryReply) error {
+	if err := unreachable(nc, "view "+view, ""); err != nil {
+		return err
+	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return events.Wrap(events.CodeInternal, err, "encode query")
@@ -126,4 +137,17 @@ func QueryRequest(ctx context.Context, nc *nats.Conn, view, op string, req any, 
 		return events.Wrap(events.CodeUnavailable, err, "view %s did not answer in time", view)
 	}
 	return DecodeQueryReply(msg, out)
+}
+
+// unreachable is CodeUnavailable while nc is not connected (NATS is down,
+// or this process is cut off from it), else nil. A request sent then
+// would wait in the connection's reconnect buffer until NATS came back or
+// the caller's deadline ran out: a client would see its request hang for
+// the whole request timeout instead of a refusal it can act on at once.
+func unreachable(nc *nats.Conn, what, hint string) error {
+	if st := nc.Status(); st != nats.CONNECTED {
+		return events.Errorf(events.CodeUnavailable, "%s is unreachable: the connection to NATS is %s%s",
+			what, strings.ToLower(st.String()), hint)
+	}
+	return nil
 }

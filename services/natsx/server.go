@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -108,6 +109,84 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		return nil, events.Errorf(events.CodeUnavailable, "nats server started without jetstream")
 	}
 	return s, nil
+}
+
+// KeepJetStreamWriting watches the JetStream of a server started by
+// StartEmbedded(opts) until ctx is done, checking it every interval (1 s
+// when zero). A stream whose write failed once, because its disk was
+// full, refuses every later write without a reply to the publisher until
+// JetStream loads it again, and nats-server never does that by itself: the
+// relay would wait for acknowledgements forever and the views would see
+// no event after the disk had room again. When the server's health check
+// reports such a stream, KeepJetStreamWriting restarts JetStream in place
+// (its files and the clients' connections stay), pausing longer between
+// restarts, up to ten times the interval, while the disk is still full.
+func KeepJetStreamWriting(ctx context.Context, s *server.Server, opts EmbeddedOptions, interval time.Duration, logger *slog.Logger) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pause := interval
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		broken := jetStreamWriteErrors(s)
+		if len(broken) == 0 {
+			pause = interval
+			t.Reset(interval)
+			continue
+		}
+		logger.Warn("JetStream refuses writes after a write failed; restarting it", "streams", broken)
+		if err := restartJetStream(s, opts); err != nil {
+			logger.Error("JetStream restart failed", "err", err)
+		}
+		t.Reset(pause)
+		pause = min(2*pause, 10*interval)
+	}
+}
+
+// jetStreamWriteErrors lists the streams s's health check reports with a
+// write error.
+func jetStreamWriteErrors(s *server.Server) []string {
+	if !s.JetStreamEnabled() {
+		return []string{"(jetstream disabled)"}
+	}
+	var out []string
+	for _, e := range s.Healthz(&server.HealthzOptions{Details: true}).Errors {
+		// The health check says so only in words: "write error: ...".
+		if e.Type == server.HealthzErrorStream && strings.Contains(e.Error, "write error") {
+			out = append(out, e.Stream)
+		}
+	}
+	return out
+}
+
+// restartJetStream shuts JetStream down and enables it again with the
+// limits it had, reloading every stream from its files.
+func restartJetStream(s *server.Server, opts EmbeddedOptions) error {
+	var cfg server.JetStreamConfig
+	if c := s.JetStreamConfig(); c != nil {
+		cfg = *c
+	}
+	if s.JetStreamEnabled() {
+		if err := s.ShutdownJetStream(); err != nil {
+			return fmt.Errorf("shut jetstream down: %w", err)
+		}
+	}
+	// EnableJetStream puts its "jetstream" directory under the one it is
+	// given, as StartEmbedded's options did.
+	cfg.StoreDir = opts.StoreDir
+	if err := s.EnableJetStream(&cfg); err != nil {
+		return fmt.Errorf("enable jetstream: %w", err)
+	}
+	return nil
 }
 
 // serverLogger passes nats-server's log to slog and catches its fatal

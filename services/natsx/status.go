@@ -32,6 +32,9 @@ type CommandStatus struct {
 // service answering, or no answer before ctx is done, is CodeUnavailable;
 // a store that fails is the error the command side reported.
 func CommandsStatus(ctx context.Context, nc *nats.Conn) (uint64, error) {
+	if err := unreachable(nc, "the command service", ""); err != nil {
+		return 0, err
+	}
 	msg, err := nc.RequestWithContext(ctx, StatusSubject(CommandService), nil)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {

@@ -379,6 +379,7 @@ func (w *writer) run() {
 func (w *writer) commitBatch(batch []*appendReq, replies []appendReply) []appendReply {
 	ctx := context.Background()
 	fail := func(err error) []appendReply {
+		err = diskFull(err)
 		replies = replies[:0]
 		for range batch {
 			replies = append(replies, appendReply{err: err})
@@ -646,6 +647,18 @@ func describeHead(head int64) string {
 		return "no stream"
 	}
 	return fmt.Sprintf("revision %d", head)
+}
+
+// diskFull words a failure of the database for a full disk (SQLITE_FULL)
+// as CodeUnavailable, saying so: nothing of the batch was written, the
+// writer goes on with the next one, and the same append succeeds once
+// there is room. Any other error comes back as it is.
+func diskFull(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		return events.Wrap(events.CodeUnavailable, err, "the event store's disk is full: nothing was written; retry once there is room")
+	}
+	return err
 }
 
 // isConstraint reports whether err is SQLite refusing a row for a
