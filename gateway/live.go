@@ -515,16 +515,17 @@ func (h *liveHub) appendLocked(c liveChange) {
 // reset is not queued behind another one not written yet.
 func (h *liveHub) offerLocked(cl *liveClient, m liveMsg) {
 	if m.e == nil {
-		if cl.resetQueued.Load() {
+		// Marked before it is queued: the stream's writer may take and
+		// write it (clearing the mark) the moment it is in the queue, and
+		// a mark set after that would stand with no reset queued, so that
+		// the stream would never be told of a later interruption.
+		if !cl.resetQueued.CompareAndSwap(false, true) {
 			return
 		}
 		m.resetID = h.resumableLocked()
 	}
 	select {
 	case cl.queue <- m:
-		if m.e == nil {
-			cl.resetQueued.Store(true)
-		}
 	default:
 		h.dropped.Add(1)
 		h.detachLocked(cl)
