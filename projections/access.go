@@ -331,15 +331,7 @@ func accessUsers(ctx context.Context, db *sql.DB, req query.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	page := query.UserPage{Users: users}
-	if page.Users == nil {
-		page.Users = []query.User{}
-	}
-	if len(users) > limit {
-		page.Users = users[:limit]
-		page.NextCursor = makeCursor(users[limit-1].ID)
-	}
-	return page, nil
+	return userPageOf(users, limit), nil
 }
 
 func accessUser(ctx context.Context, db *sql.DB, req query.Request) (any, error) {
@@ -429,4 +421,18 @@ func accessPeople(ctx context.Context, db *sql.DB, req query.Request) (any, erro
 		return nil, fmt.Errorf("people roles: %w", err)
 	}
 	return out, nil
+}
+
+// userPageOf is a page of at most limit users from users, which holds one
+// more when there is a next page.
+func userPageOf(users []query.User, limit int) query.UserPage {
+	page := query.UserPage{Users: users}
+	if page.Users == nil {
+		page.Users = []query.User{}
+	}
+	if len(users) > limit {
+		page.Users = users[:limit]
+		page.NextCursor = makeCursor(users[limit-1].ID)
+	}
+	return page
 }

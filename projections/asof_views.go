@@ -808,15 +808,7 @@ func asofUserPage(ctx context.Context, db *sql.DB, req query.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	page := query.UserPage{Users: users}
-	if page.Users == nil {
-		page.Users = []query.User{}
-	}
-	if len(users) > limit {
-		page.Users = users[:limit]
-		page.NextCursor = makeCursor(users[limit-1].ID)
-	}
-	return page, nil
+	return userPageOf(users, limit), nil
 }
 
 func asofUserOne(ctx context.Context, db *sql.DB, req query.Request) (any, error) {
